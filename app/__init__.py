@@ -1,0 +1,1 @@
+"""Vigil: engine wiring, CLI, configuration and the Textual UI."""

@@ -1,0 +1,1 @@
+"""Playbooks: catalogue, LLM chat, proposals, approval, executor and audit. Never imports Textual."""
