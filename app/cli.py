@@ -1,0 +1,302 @@
+"""`vigil` command line: the console, the headless engine, one-shot ingest, SQL, export, doctor, and friends.
+
+Every subcommand exits non-zero with one clear line on stderr when something is wrong (bad config names the
+file, key and problem; a store held by a running engine says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.config import Config, ConfigError, load_config
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+EPILOG = """\
+examples:
+  vigil demo                                  the console on a generated attack scenario, zero config
+  vigil run --watch /var/log/auth.log         the console on your logs (ctrl+q quits)
+  vigil run --headless --listen udp://127.0.0.1:5514 --watch '/var/log/nginx/*.log'
+  vigil ingest /var/log/auth.log.1            one-shot import with progress
+  vigil query --format csv "SELECT src_ip, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
+  vigil doctor                                check config, store, listeners, models and Ollama
+
+config: $XDG_CONFIG_HOME/vigil/config.toml (see README); data: $XDG_DATA_HOME/vigil/
+"""
+
+
+def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
+    p.add_argument("--config", metavar="PATH", help="config file (default: $XDG_CONFIG_HOME/vigil/config.toml)")
+    if db:
+        p.add_argument("--db", metavar="PATH", help="DuckDB store (default: $XDG_DATA_HOME/vigil/vigil.duckdb)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description="Vigil: a terminal security console. Tails logs and syslog into DuckDB, scores them with "
+        "rules, Sigma and ONNX models, and proposes playbooks that run only after you approve them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the engine on configured/given sources (console unless --headless)")
+    _add_common(p)
+    p.add_argument("--headless", action="store_true", help="no console: print a status line, stop on ctrl+c")
+    p.add_argument("--watch", action="append", default=[], metavar="PATH|GLOB|DIR", help="tail files (repeatable)")
+    p.add_argument("--listen", action="append", default=[], metavar="URL",
+                   help="syslog listener udp://|tcp://|tls://HOST:PORT (repeatable; loopback unless told)")
+    p.add_argument("--read-only", action="store_true", help="disable every mutation from the console")
+    p.add_argument("--forward", metavar="NATS_URL", help="forward events and alerts to NATS JetStream")
+    p.add_argument("--consume", metavar="NATS_URL", help="consume other sites' events from NATS JetStream")
+    p.add_argument("--site", metavar="ID", help="this site's id (stamped on forwarded events)")
+
+    p = sub.add_parser("demo", help="the console on a generated scenario (SSH brute force, web scan, …)")
+    _add_common(p)
+    p.add_argument("--headless", action="store_true", help="no console: print a live status line")
+    p.add_argument("--rate", type=float, default=200.0, help="background lines per second (default 200)")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until ctrl+c)")
+
+    p = sub.add_parser("ingest", help="one-shot import of files (or - for stdin) with progress and a summary")
+    _add_common(p)
+    p.add_argument("files", nargs="+", metavar="FILE|-")
+    p.add_argument("--no-detect", action="store_true", help="store only; skip rules and models")
+
+    p = sub.add_parser("query", help="run SQL on the store (read-only)")
+    _add_common(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--limit", type=int, default=0, help="cap rows in table format (0 = all)")
+    p.add_argument("sql", metavar="SQL")
+
+    p = sub.add_parser("export", help="export events for a time range as Parquet (by day), CSV or JSONL")
+    _add_common(p)
+    p.add_argument("--since", metavar="TIME", help="ISO time or date, inclusive (default: beginning)")
+    p.add_argument("--until", metavar="TIME", help="ISO time or date, exclusive (default: now)")
+    p.add_argument("--format", choices=["parquet", "csv", "jsonl"], default="parquet")
+    p.add_argument("--out", metavar="PATH", required=True, help="directory (parquet) or file (csv, jsonl)")
+    p.add_argument("--table", choices=["events", "alerts"], default="events")
+
+    p = sub.add_parser("doctor", help="check config, store, listeners, models and Ollama")
+    _add_common(p)
+
+    from app import extra_commands
+
+    extra_commands.register(sub, _add_common)
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0))
+    command = args.command or "console"
+    try:
+        handler: Callable[[argparse.Namespace], int] = HANDLERS.get(command) or args.handler
+        return handler(args)
+    except ConfigError as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from store.db import StoreError, StoreLockedError
+        from store.sources.net import ListenerError
+
+        if isinstance(exc, ListenerError):  # bad --listen URL, port in use, unreadable TLS key
+            print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
+        if isinstance(exc, StoreLockedError):
+            print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_LOCKED
+        if isinstance(exc, StoreError):
+            print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+
+
+# -- run / demo --------------------------------------------------------------------------------------------
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def format_status(engine: Any) -> str:
+    st = engine.status()
+    healthy = sum(1 for s in st.sources if not s.get("error") and not s.get("last_error"))
+    line = (
+        f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
+        f"parse errors {st.parse_errors:,}  alerts {st.alerts_total:,}"
+    )
+    models = st.scorer.get("models") if st.scorer else None
+    if isinstance(models, dict) and models.get("mode") == "learning":
+        line += f"  learning {100 * float(models.get('progress', 0)):.0f}%"
+    if st.scorer.get("shed_events"):
+        line += f"  scoring behind: {st.scorer['shed_events']:,} events not scored"
+    if st.last_error:
+        line += f"  store error: {st.last_error[:60]}"
+    return line
+
+
+def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> int:
+    tty = sys.stderr.isatty()
+    deadline = time.monotonic() + seconds if seconds else None
+    next_plain = 0.0
+    try:
+        while not stop.wait(1.0):
+            if engine.writer.failed is not None:
+                print(f"\nvigil: store writer failed: {engine.writer.failed}", file=sys.stderr)
+                return EXIT_ERROR
+            line = format_status(engine)
+            if tty:
+                print("\r" + line.ljust(120)[:160], end="", file=sys.stderr, flush=True)
+            elif time.monotonic() >= next_plain:
+                print(line, file=sys.stderr, flush=True)
+                next_plain = time.monotonic() + 10
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        if tty:
+            print(file=sys.stderr)
+        engine.stop()
+        print("vigil: stopped; " + format_status_final(engine), file=sys.stderr)
+    return EXIT_OK
+
+
+def format_status_final(engine: Any) -> str:
+    st = engine.pipeline.stats
+    return f"{st.events:,} events stored, {st.parse_errors:,} parse errors"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.engine import Engine
+
+    cfg = _load(args)
+    cfg.sources.watch = list(cfg.sources.watch) + list(args.watch)
+    cfg.sources.listen = list(cfg.sources.listen) + list(args.listen)
+    if args.site:
+        cfg.sources.site = args.site
+    if args.forward:
+        cfg.forward.nats = args.forward
+    if args.consume:
+        cfg.forward.consume = args.consume
+    read_only = args.read_only or cfg.ui.read_only
+    if not args.headless:
+        return _console(cfg, args.db, read_only=read_only)
+    if not (cfg.sources.watch or cfg.sources.listen or cfg.forward.consume):
+        print("vigil: nothing to watch: give --watch PATH or --listen URL (or set [sources] in the config)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    stop = _stop_on_signals()
+    engine = Engine(cfg, db_path=args.db, read_only=read_only).start()
+    print(f"vigil: storing into {engine.store.path}", file=sys.stderr)
+    return run_headless(engine, stop)
+
+
+def _console(cfg: Config, db: str | None, *, read_only: bool, demo: Any = None) -> int:
+    from app.ui.main import run_console
+
+    return run_console(cfg, db, read_only=read_only, demo=demo)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    cfg = load_config(None)
+    return _console(cfg, None, read_only=cfg.ui.read_only)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import DemoScenario, demo_db_path
+    from app.engine import Engine
+
+    cfg = _load(args)
+    db = Path(args.db) if args.db else demo_db_path()
+    if not args.db:
+        for p in (db, Path(str(db) + ".wal")):
+            p.unlink(missing_ok=True)  # the demo starts from a clean slate every time
+    scenario = DemoScenario(rate=args.rate)
+    if not args.headless:
+        return _console(cfg, str(db), read_only=False, demo=scenario)
+    stop = _stop_on_signals()
+    engine = Engine(cfg, db_path=db, extra_sources=[scenario]).start()
+    print(f"vigil demo: generated scenario into {engine.store.path} (ctrl+c stops)", file=sys.stderr)
+    return run_headless(engine, stop, seconds=args.seconds)
+
+
+# -- ingest ------------------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from app.ingest import ingest_files
+
+    cfg = _load(args)
+    return ingest_files(cfg, args.db, args.files, detect=not args.no_detect)
+
+
+# -- query -------------------------------------------------------------------------------------------------
+def cmd_query(args: argparse.Namespace) -> int:
+    from app.query import run_query
+
+    cfg = _load(args)
+    return run_query(cfg, args.db, args.sql, args.format, args.limit)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.storage import open_store
+    from store.export import ExportError, export_range
+
+    cfg = _load(args)
+    store = open_store(args.db, cfg, read_only=True)
+    try:
+        result = export_range(store.cursor(), args.table, args.format, Path(args.out), args.since, args.until)
+    except ExportError as exc:
+        print(f"vigil export: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        store.close()
+    print(f"vigil export: {result.rows:,} rows → {result.path} ({result.files} file(s))", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.doctor import run_doctor
+
+    return run_doctor(args)
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "ingest": cmd_ingest,
+    "query": cmd_query,
+    "export": cmd_export,
+    "doctor": cmd_doctor,
+    "console": cmd_console,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

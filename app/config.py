@@ -1,0 +1,226 @@
+"""Vigil's configuration: a TOML file (`$XDG_CONFIG_HOME/vigil/config.toml`) validated against typed sections.
+
+A bad file never half-applies: loading names the file, the key and the problem, and the CLI exits non-zero.
+Every key has a default, so no config file at all is a valid configuration. Flags override the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """`file: [section] key: problem` — enough for a person to fix it without reading code."""
+
+    def __init__(self, path: Path | None, key: str, problem: str) -> None:
+        self.path, self.key, self.problem = path, key, problem
+        where = str(path) if path else "<defaults>"
+        super().__init__(f"config error in {where}: {key}: {problem}")
+
+
+@dataclass
+class StoreConfig:
+    path: str = ""  # default: $XDG_DATA_HOME/vigil/vigil.duckdb
+    retention_days: int = 30  # 0 keeps everything
+    max_size_mb: int = 0  # 0 = no size cap
+    memory_limit: str = "1GB"
+    threads: int = 0  # 0 = DuckDB default (number of cores)
+
+
+@dataclass
+class SourcesConfig:
+    watch: list[str] = field(default_factory=list)  # files, globs, directories
+    listen: list[str] = field(default_factory=list)  # udp://, tcp://, tls:// URLs
+    poll_interval: float = 1.0
+    site: str = ""  # site id stamped on events (multi-site setups)
+
+
+@dataclass
+class TlsConfig:
+    cert: str = ""
+    key: str = ""
+    ca: str = ""  # set to require and verify client certificates
+    handshake_timeout: float = 10.0
+
+
+@dataclass
+class ListenerConfig:
+    udp_rcvbuf: int = 8 * 1024 * 1024
+    max_frame: int = 64 * 1024
+    idle_timeout: float = 60.0
+    max_connections: int = 512
+    tls: TlsConfig = field(default_factory=TlsConfig)
+
+
+@dataclass
+class DetectorsConfig:
+    percentiles: list[float] = field(default_factory=lambda: [85.0, 95.0, 99.0, 99.9])
+    group_window_s: int = 600
+    learning_events: int = 20000
+    sigma_dirs: list[str] = field(default_factory=list)
+    models_dir: str = ""  # default: $XDG_DATA_HOME/vigil/models
+    enabled: bool = True
+
+
+@dataclass
+class UiConfig:
+    theme: str = "vigil-dark"
+    read_only: bool = False
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
+    ring_size: int = 10000
+
+
+@dataclass
+class LlmConfig:
+    host: str = ""  # default: $OLLAMA_HOST or http://127.0.0.1:11434
+    model: str = "llama3.2"
+    timeout_s: float = 120.0
+    num_ctx: int = 8192
+    num_predict: int = 1024
+
+
+@dataclass
+class PlaybooksConfig:
+    user_dir: str = ""
+    auto_run: bool = False  # Medium tier auto-run of reversible playbooks; off by default
+    management_nets: list[str] = field(default_factory=list)
+    protected_assets: list[str] = field(default_factory=list)  # OT assets never targeted
+    approval_ttl_s: int = 900
+    smtp_host: str = ""
+    webhook_url: str = ""
+    ticket_file: str = ""
+
+
+@dataclass
+class ForwardConfig:
+    nats: str = ""  # nats://host:4222 to forward events and alerts
+    consume: str = ""  # nats:// URL to consume other sites from
+    user: str = ""
+    password: str = ""
+    token: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+
+@dataclass
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    listener: ListenerConfig = field(default_factory=ListenerConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
+    forward: ForwardConfig = field(default_factory=ForwardConfig)
+    source_path: Path | None = None
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "vigil" / "config.toml"
+
+
+def _type_name(t: Any) -> str:
+    origin = typing.get_origin(t)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(t)[0])}s"
+    if origin is dict:
+        return "a table of strings"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(t, str(t))
+
+
+def _check(value: Any, t: Any, path: Path | None, key: str) -> Any:
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        t = next(a for a in typing.get_args(t) if a is not type(None))
+        origin = typing.get_origin(t)
+    bad = ConfigError(path, key, f"expected {_type_name(t)}, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad
+        (inner,) = typing.get_args(t)
+        return [_check(v, inner, path, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise bad
+        return dict(value)
+    if t is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        if value < 0:
+            raise ConfigError(path, key, f"must not be negative, got {value}")
+        return value
+    if t is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if t is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise bad
+
+
+def _fill(obj: Any, data: dict[str, Any], path: Path | None, prefix: str) -> None:
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in fields(obj)}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known or key == "source_path":
+            suggestions = ", ".join(sorted(known - {"source_path"}))
+            raise ConfigError(path, dotted, f"unknown key (known here: {suggestions})")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(path, dotted, f"expected a table [{dotted}], got {value!r}")
+            _fill(current, value, path, f"{dotted}.")
+        else:
+            setattr(obj, key, _check(value, hints[key], path, dotted))
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "(syntax)", str(exc)) from exc
+    cfg = Config(source_path=path)
+    _fill(cfg, data, path, "")
+    _validate(cfg, path)
+    return cfg
+
+
+def _validate(cfg: Config, path: Path | None) -> None:
+    pct = cfg.detectors.percentiles
+    if len(pct) != 4 or any(not 0 < p < 100 for p in pct) or pct != sorted(pct):
+        raise ConfigError(path, "detectors.percentiles", f"need 4 increasing numbers in (0, 100), got {pct}")
+    for i, url in enumerate(cfg.sources.listen):
+        if not url.split("://", 1)[0] in ("udp", "tcp", "tls") or "://" not in url:
+            raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
+    if cfg.sources.poll_interval <= 0:
+        raise ConfigError(path, "sources.poll_interval", "must be > 0")
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load `path`, or the default location if it exists, or defaults. Raises ConfigError."""
+    explicit = path is not None
+    p = Path(path) if path else default_config_path()
+    if not p.exists():
+        if explicit:
+            raise ConfigError(p, "(file)", "does not exist")
+        return Config()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(p, "(file)", f"cannot be read: {exc}") from exc
+    return parse_config(text, p)

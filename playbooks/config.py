@@ -1,0 +1,71 @@
+"""Settings the playbook layer needs (Ollama, deny-lists, execution switches, output paths).
+
+Plain pydantic so the lead's config loader can build it from TOML/flags; every field has a safe default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+def _data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vigil"
+
+
+class PlaybookConfig(BaseModel):
+    """Everything playbooks/ reads from configuration. Unknown keys are rejected by the caller's loader."""
+
+    # LLM
+    ollama_host: str = Field(default_factory=lambda: os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
+    ollama_model: str = "llama3.2"
+    ollama_allow_remote: bool = False  # the host must be loopback unless this is set
+    llm_connect_timeout_s: float = 2.0
+    llm_read_timeout_s: float = 120.0
+    llm_probe_timeout_s: float = 1.0
+    llm_num_ctx: int = 8192
+    llm_num_predict: int = 1024
+    llm_seed: int = 42
+    llm_max_tool_rounds: int = 3
+    prompt_field_chars: int = 256
+    prompt_max_rows: int = 20
+
+    # Catalogue
+    user_catalog_dir: Path | None = None  # YAML files here add playbooks or override shipped ones by id
+
+    # Execution
+    read_only: bool = False  # disables every execution (proposals and dry-runs still work)
+    auto_run_medium: bool = False  # Medium-tier auto-run of reversible, auto-allowed playbooks; off by default
+    exec_prefix: list[str] = Field(default_factory=list)  # e.g. ["sudo", "-n"] or ["ip", "netns", "exec", "x"]
+    step_output_cap: int = 16 * 1024  # bytes of stdout/stderr kept per step
+    approval_ttl_s: int = 900
+
+    # Deny-lists (never a target, whatever the evidence says)
+    self_addresses: list[str] = Field(default_factory=list)  # added to the auto-detected local addresses
+    gateways: list[str] = Field(default_factory=list)  # added to the auto-detected default gateways
+    management_nets: list[str] = Field(default_factory=list)
+    protected_assets: list[str] = Field(default_factory=list)  # OT assets: addresses/CIDRs or host names
+    protected_users: list[str] = Field(default_factory=lambda: ["root"])
+    protected_services: list[str] = Field(default_factory=lambda: ["sshd", "ssh", "systemd-journald", "vigil"])
+    detect_local: bool = True  # add local interface addresses and default gateways automatically
+
+    # Outputs of shipped playbooks
+    nft_family: str = "inet"
+    nft_table: str = "vigil"
+    iptables_chain: str = "INPUT"
+    hosts_deny_path: Path = Path("/etc/hosts.deny")
+    tickets_path: Path = Field(default_factory=lambda: _data_dir() / "tickets.jsonl")
+    bundles_dir: Path = Field(default_factory=lambda: _data_dir() / "bundles")
+    webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str | None = None
+    mail_to: list[str] = Field(default_factory=list)
+    zabbix_server: str | None = None
+    zabbix_host: str | None = None
+    zabbix_key: str = "vigil.alert"

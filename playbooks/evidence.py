@@ -1,0 +1,150 @@
+"""An alert and the event rows it cites, read from the store (never from model text), plus the read-only
+look-ups the chat model may call as tools."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from store.schema import ALERT_FIELD_NAMES, EVENT_FIELD_NAMES
+
+# Event columns whose values can bind a playbook parameter, and that the model may search by.
+BINDABLE_FIELDS = ("src_ip", "dst_ip", "user", "host", "app", "source")
+SEARCHABLE_FIELDS = ("src_ip", "dst_ip", "user", "host", "app", "category", "outcome", "template_id")
+_EVIDENCE_COLS = [c for c in EVENT_FIELD_NAMES if c != "raw_bytes"]
+
+
+def normalise(value: Any) -> str:
+    """Canonical text for comparing a parameter with evidence (IPs canonical, names case-folded)."""
+    text = str(value).strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    text = text.lower()
+    return text.removesuffix(".service")
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    alert: dict[str, Any]
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def alert_id(self) -> int:
+        return int(self.alert["alert_id"])
+
+    @property
+    def severity(self) -> str:
+        return str(self.alert.get("severity") or "low")
+
+    @property
+    def category(self) -> str | None:
+        return self.alert.get("category")
+
+    @property
+    def event_ids(self) -> list[int]:
+        return [int(x) for x in (self.alert.get("event_ids") or [])]
+
+    def entity(self) -> tuple[str, str] | None:
+        ent = str(self.alert.get("entity") or "")
+        if "=" not in ent:
+            return None
+        key, _, val = ent.partition("=")
+        return key.strip(), val.strip()
+
+    def rows(self, event_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        if event_ids is None:
+            return self.evidence
+        wanted = set(event_ids)
+        return [r for r in self.evidence if r.get("event_id") in wanted]
+
+    def values(self, fields: list[str] | None, event_ids: Iterable[int] | None = None) -> set[str]:
+        """Normalised values of `fields` (None = every bindable field) across the cited rows and the entity."""
+        names = list(fields) if fields else list(BINDABLE_FIELDS)
+        out: set[str] = set()
+        for row in self.rows(event_ids):
+            for name in names:
+                if row.get(name) not in (None, ""):
+                    out.add(normalise(row[name]))
+            extra = row.get("fields")
+            if isinstance(extra, str):
+                try:
+                    extra = json.loads(extra)
+                except ValueError:
+                    extra = None
+            if isinstance(extra, dict):
+                for name in names:
+                    val = extra.get(name)
+                    if isinstance(val, str | int) and not isinstance(val, bool):
+                        out.add(normalise(val))
+        ent = self.entity()
+        if ent and (fields is None or ent[0] in names):
+            out.add(normalise(ent[1]))
+        return out
+
+    def most_common(self, field_name: str) -> str | None:
+        ent = self.entity()
+        if ent and ent[0] == field_name:
+            return ent[1]
+        counts: dict[str, int] = {}
+        for row in self.evidence:
+            val = row.get(field_name)
+            if val not in (None, ""):
+                counts[str(val)] = counts.get(str(val), 0) + 1
+        return max(counts, key=lambda k: counts[k]) if counts else None
+
+
+def _row_dict(cur: Any, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+
+
+def load_alert(cur: Any, alert_id: int, max_rows: int = 500) -> AlertContext | None:
+    """The alert and up to `max_rows` of its evidence events, or None when there is no such alert."""
+    cols = ", ".join(f'"{c}"' for c in ALERT_FIELD_NAMES)
+    res = cur.execute(f"SELECT {cols} FROM alerts WHERE alert_id = ?", [int(alert_id)])
+    row = res.fetchone()
+    if row is None:
+        return None
+    alert = _row_dict(res, row)
+    ids = [int(x) for x in (alert.get("event_ids") or [])][:max_rows]
+    evidence: list[dict[str, Any]] = []
+    if ids:
+        ecols = ", ".join(f'"{c}"' for c in _EVIDENCE_COLS)
+        res = cur.execute(f"SELECT {ecols} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) "
+                          "ORDER BY event_id", [ids])
+        evidence = [_row_dict(res, r) for r in res.fetchall()]
+    return AlertContext(alert, evidence)
+
+
+def rows_by_id(cur: Any, event_ids: list[int]) -> list[dict[str, Any]]:
+    if not event_ids:
+        return []
+    ecols = ", ".join(f'"{c}"' for c in _EVIDENCE_COLS)
+    res = cur.execute(f"SELECT {ecols} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) "
+                      "ORDER BY event_id", [[int(x) for x in event_ids]])
+    return [_row_dict(res, r) for r in res.fetchall()]
+
+
+def search_events(cur: Any, field_name: str, value: str, since: datetime | None = None,
+                  until: datetime | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Read-only tool: events whose `field_name` equals `value`, newest first. Field is allow-listed."""
+    if field_name not in SEARCHABLE_FIELDS:
+        raise ValueError(f"cannot search by {field_name!r}; allowed: {', '.join(SEARCHABLE_FIELDS)}")
+    sql = (f'SELECT event_id, ts, host, app, src_ip, "user", category, outcome, message FROM events '
+           f'WHERE CAST("{field_name}" AS VARCHAR) = ?')
+    params: list[Any] = [str(value)]
+    if since is not None:
+        sql += " AND ts >= ?"
+        params.append(since)
+    if until is not None:
+        sql += " AND ts <= ?"
+        params.append(until)
+    sql += " ORDER BY event_id DESC LIMIT ?"
+    params.append(max(1, min(int(limit), 100)))
+    res = cur.execute(sql, params)
+    return [_row_dict(res, r) for r in res.fetchall()]

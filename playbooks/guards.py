@@ -1,0 +1,252 @@
+"""Deny-lists (never target this host, its gateway, management networks, protected OT assets, protected
+accounts/services) and the fixed registry of preconditions re-checked before anything runs."""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playbooks.actions import ACTIONS, ActionContext
+from playbooks.config import PlaybookConfig
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def _local_addresses() -> set[str]:
+    found = {"127.0.0.1", "::1"}
+    ip = shutil.which("ip")
+    if ip:
+        try:
+            out = subprocess.run([ip, "-j", "addr", "show"], capture_output=True, timeout=3, check=False).stdout
+            for iface in json.loads(out or b"[]"):
+                for info in iface.get("addr_info", []):
+                    if info.get("local"):
+                        found.add(str(info["local"]))
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(str(info[4][0]))
+    except OSError:
+        pass
+    return found
+
+
+def _default_gateways() -> set[str]:
+    gws: set[str] = set()
+    try:
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            cols = line.split()
+            if len(cols) > 2 and cols[1] == "00000000" and cols[2] != "00000000":
+                gws.add(str(ipaddress.IPv4Address(int(cols[2], 16).to_bytes(4, "little"))))
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in Path("/proc/net/ipv6_route").read_text().splitlines():
+            cols = line.split()
+            if len(cols) > 4 and cols[0] == "0" * 32 and cols[1] == "00" and cols[4] != "0" * 32:
+                gws.add(str(ipaddress.IPv6Address(bytes.fromhex(cols[4]))))
+    except (OSError, ValueError):
+        pass
+    return gws
+
+
+def _nets(values: list[str]) -> tuple[list[Network], set[str]]:
+    nets: list[Network] = []
+    names: set[str] = set()
+    for v in values:
+        try:
+            nets.append(ipaddress.ip_network(v.strip(), strict=False))
+        except ValueError:
+            names.add(v.strip().lower())
+    return nets, names
+
+
+@dataclass
+class DenyLists:
+    """Named lists a target may never be in. Built once from config (plus local detection)."""
+
+    self_nets: list[Network] = field(default_factory=list)
+    gateway_nets: list[Network] = field(default_factory=list)
+    management_nets: list[Network] = field(default_factory=list)
+    protected_nets: list[Network] = field(default_factory=list)
+    protected_hosts: set[str] = field(default_factory=set)
+    own_hosts: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    services: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_config(cls, cfg: PlaybookConfig) -> DenyLists:
+        selfs = list(cfg.self_addresses)
+        gws = list(cfg.gateways)
+        if cfg.detect_local:
+            selfs += sorted(_local_addresses())
+            gws += sorted(_default_gateways())
+        prot_nets, prot_names = _nets(cfg.protected_assets)
+        users = set(cfg.protected_users)
+        try:
+            users.add(getpass.getuser())  # the analyst's own account
+        except Exception:
+            pass
+        hostname = socket.gethostname().lower()
+        return cls(
+            self_nets=_nets(selfs)[0], gateway_nets=_nets(gws)[0], management_nets=_nets(cfg.management_nets)[0],
+            protected_nets=prot_nets, protected_hosts=prot_names,
+            own_hosts={hostname, hostname.split(".")[0], "localhost"},
+            users=users, services={s.lower() for s in cfg.protected_services},
+        )
+
+    def is_protected_asset(self, value: str) -> bool:
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return value.lower() in self.protected_hosts
+        return any(net.overlaps(p) for p in self.protected_nets if p.version == net.version)
+
+    def violation(self, ptype: str, value: Any) -> str | None:
+        """Why `value` may not be targeted, or None."""
+        text = str(value)
+        if ptype in ("ip", "cidr"):
+            net = ipaddress.ip_network(text, strict=False)
+            for label, nets in (("this host's own address", self.self_nets), ("a default gateway", self.gateway_nets),
+                                ("a management network", self.management_nets),
+                                ("a protected OT asset", self.protected_nets)):
+                for p in nets:
+                    if p.version == net.version and net.overlaps(p):
+                        return f"{text} is {label} ({p})"
+            if ptype == "cidr" and net.prefixlen < (16 if net.version == 4 else 48):
+                return f"{text} is too wide to block"
+            return None
+        if ptype == "host":
+            low = text.lower()
+            if low in self.own_hosts:
+                return f"{text} is this host"
+            if low in self.protected_hosts:
+                return f"{text} is a protected OT asset"
+            return None
+        if ptype == "user":
+            if text in self.users:
+                return f"user {text} is protected (root, the analyst's own account or configured)"
+            return None
+        if ptype == "service":
+            base = text.lower().removesuffix(".service")
+            if base in self.services or text.lower() in self.services:
+                return f"service {text} is protected"
+            return None
+        return None
+
+
+@dataclass
+class CheckContext:
+    config: PlaybookConfig
+    deny: DenyLists
+    params: Mapping[str, Any]
+    action_ctx: ActionContext
+
+
+def _probe(ctx: CheckContext, action: str, args: Mapping[str, Any]) -> int:
+    """Run a read-only registry action and return its exit code (127 if it cannot run)."""
+    spec = ACTIONS[action]
+    assert not spec.mutating, "preconditions may only run read-only actions"
+    cmd = spec.build(args, ctx.action_ctx)
+    argv = [*ctx.config.exec_prefix, *cmd.argv] if spec.privileged else list(cmd.argv)
+    try:
+        return subprocess.run(argv, input=cmd.stdin, capture_output=True, timeout=10, check=False,
+                              env=child_env()).returncode
+    except (OSError, subprocess.SubprocessError):
+        return 127
+
+
+def child_env() -> dict[str, str]:
+    """A minimal environment for child processes: no secrets, no proxies, our package importable."""
+    from playbooks.actions import PROJECT_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "HOME")}
+    env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    return env
+
+
+def check_binary_available(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    name = str(args.get("name", ""))
+    path = shutil.which(name)
+    return CheckResult(f"binary_available({name})", path is not None, path or f"{name} not found on PATH")
+
+
+_BLOCK_CHECKS = {"nft": "nft.get_element", "iptables": "iptables.check_drop", "hosts_deny": "hosts_deny.check"}
+
+
+def check_not_already_blocked(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    ip = ctx.params.get(str(args.get("param", "ip")))
+    method = str(args.get("method", "nft"))
+    name = f"not_already_blocked({ip}, {method})"
+    if method not in _BLOCK_CHECKS:
+        return CheckResult(name, False, f"unknown method {method}")
+    if method != "hosts_deny" and not shutil.which("nft" if method == "nft" else "iptables"):
+        return CheckResult(name, True, f"{method} not installed; nothing blocked yet")
+    rc = _probe(ctx, _BLOCK_CHECKS[method], {"ip": ip})
+    return CheckResult(name, rc != 0, "already blocked" if rc == 0 else "not blocked yet")
+
+
+def check_user_exists(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    user = str(ctx.params.get(str(args.get("param", "user")), ""))
+    try:
+        pwd.getpwnam(user)
+        return CheckResult(f"user_exists({user})", True, "account exists")
+    except KeyError:
+        return CheckResult(f"user_exists({user})", False, "no such local account")
+
+
+def check_configured(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    key = str(args.get("key", ""))
+    value = getattr(ctx.config, key, None)
+    return CheckResult(f"configured({key})", bool(value), "set" if value else f"{key} is not configured")
+
+
+def check_writable(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    key = str(args.get("key", ""))
+    value = getattr(ctx.config, key, None)
+    if not value:
+        return CheckResult(f"writable({key})", False, f"{key} is not configured")
+    path = Path(value)
+    target = path if path.is_dir() else path.parent
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    ok = os.access(target, os.W_OK)
+    return CheckResult(f"writable({key})", ok, f"{target} {'is' if ok else 'is not'} writable")
+
+
+def check_not_protected_asset(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    value = str(ctx.params.get(str(args.get("param", "")), ""))
+    bad = ctx.deny.is_protected_asset(value)
+    return CheckResult(f"not_protected_asset({value})", not bad, "protected OT asset" if bad else "not protected")
+
+
+PRECONDITIONS: dict[str, Callable[[Mapping[str, Any], CheckContext], CheckResult]] = {
+    "binary_available": check_binary_available,
+    "not_already_blocked": check_not_already_blocked,
+    "user_exists": check_user_exists,
+    "configured": check_configured,
+    "writable": check_writable,
+    "not_protected_asset": check_not_protected_asset,
+}

@@ -1,0 +1,260 @@
+"""JSON lines: a generic mapping of common keys, plus named profiles for Wazuh alerts.json and Zabbix export.
+
+Nesting is bounded before decoding (a hostile 100k-deep line must not reach the recursive decoder) and a
+truncated object is stored raw with a parse error rather than dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
+
+MAX_DEPTH = 64
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+TS_KEYS = ("timestamp", "@timestamp", "time", "ts", "datetime", "date", "eventTime", "__REALTIME_TIMESTAMP")
+HOST_KEYS = ("host", "hostname", "_HOSTNAME", "computer", "Computer")
+APP_KEYS = ("app", "application", "program", "service", "SYSLOG_IDENTIFIER", "logger", "source")
+MSG_KEYS = ("message", "msg", "MESSAGE", "log", "text")
+LEVEL_KEYS = ("level", "severity", "log.level", "levelname", "PRIORITY", "loglevel")
+SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip")
+USER_KEYS = ("user", "username", "user_name", "usr")
+
+# Zabbix trigger severity 0–5 → syslog severity.
+ZABBIX_SEVERITY = {0: 6, 1: 6, 2: 4, 3: 3, 4: 2, 5: 1}
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """True if brackets nest deeper than `limit` (strings ignored). Cheap unless the line is bracket-heavy."""
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    depth = 0
+    for ch in _STRINGS.sub("", text):
+        if ch == "{" or ch == "[":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch == "}" or ch == "]":
+            depth -= 1
+    return False
+
+
+def _scalar_str(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _json_ts(v: Any, received_at: datetime) -> datetime | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return epoch_to_utc(v)
+    if isinstance(v, str) and v:
+        if v.isdigit():
+            return epoch_to_utc(int(v)) if len(v) < 21 else None
+        return parse_iso(v[:64], received_at)
+    return None
+
+
+def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if k in obj:
+            return obj.pop(k)
+    return None
+
+
+def _generic(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    ev: dict[str, Any] = {"format": "json"}
+    rest = dict(obj)
+    ts_v = _pop_first(rest, TS_KEYS)
+    if ts_v is not None:
+        ts = _json_ts(ts_v, received_at)
+        if ts is None:
+            rest["timestamp"] = ts_v
+        ev["ts"] = ts
+    host = _pop_first(rest, HOST_KEYS)
+    if isinstance(host, dict):
+        name = host.get("name") or host.get("hostname")
+        if isinstance(name, str):
+            ev["host"] = name
+        rest["host"] = host
+    elif _scalar_str(host) is not None:
+        ev["host"] = _scalar_str(host)
+    elif host is not None:
+        rest["host"] = host
+    app = _pop_first(rest, APP_KEYS)
+    if _scalar_str(app) is not None:
+        ev["app"] = _scalar_str(app)
+    elif app is not None:
+        rest["app"] = app
+    msg = _pop_first(rest, MSG_KEYS)
+    if _scalar_str(msg) is not None:
+        ev["message"] = _scalar_str(msg)
+    elif msg is not None:
+        rest["message"] = msg
+    level = _pop_first(rest, LEVEL_KEYS)
+    sev = level_severity(level)
+    if sev is not None:
+        ev["severity"] = sev
+    if level is not None:
+        rest["level"] = level
+    ip = _pop_first(rest, SRC_IP_KEYS)
+    if isinstance(ip, str) and ip_or_none(ip):
+        ev["src_ip"] = ip
+    elif ip is not None:
+        rest["src_ip"] = ip
+    user = _pop_first(rest, USER_KEYS)
+    if isinstance(user, str):
+        ev["user"] = user
+    elif user is not None:
+        rest["user"] = user
+    if "_PID" in rest:
+        pid = rest["_PID"]
+        if isinstance(pid, str) and pid.isdigit() and len(pid) < 19:
+            ev["pid"] = int(pid)
+    ev["fields"] = rest or None
+    return ev
+
+
+def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    ev: dict[str, Any] = {"format": "wazuh", "category": "security"}
+    ts = obj.get("timestamp")
+    if isinstance(ts, str):
+        ev["ts"] = parse_iso(ts, received_at)
+    agent = obj.get("agent") if isinstance(obj.get("agent"), dict) else {}
+    if isinstance(agent.get("name"), str):
+        ev["host"] = agent["name"]
+    rule = obj.get("rule") if isinstance(obj.get("rule"), dict) else {}
+    decoder = obj.get("decoder") if isinstance(obj.get("decoder"), dict) else {}
+    data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+    if isinstance(rule.get("description"), str):
+        ev["message"] = rule["description"]
+    if isinstance(decoder.get("name"), str):
+        ev["app"] = decoder.get("parent") if isinstance(decoder.get("parent"), str) else decoder["name"]
+    level = rule.get("level")
+    if isinstance(level, int) and not isinstance(level, bool):
+        # Wazuh levels 0–15(16): ≥12 critical, ≥10 error, ≥7 warning, ≥4 notice, else info.
+        ev["severity"] = 2 if level >= 12 else 3 if level >= 10 else 4 if level >= 7 else 5 if level >= 4 else 6
+    ip = data.get("srcip")
+    if isinstance(ip, str) and ip_or_none(ip):
+        ev["src_ip"] = ip
+    port = port_or_none(data.get("srcport"))
+    if port is not None:
+        ev["src_port"] = port
+    dst = data.get("dstip")
+    if isinstance(dst, str) and ip_or_none(dst):
+        ev["dst_ip"] = dst
+    user = data.get("dstuser") or data.get("srcuser")
+    if isinstance(user, str) and user:
+        ev["user"] = user
+    groups = rule.get("groups") if isinstance(rule.get("groups"), list) else []
+    gset = {g for g in groups if isinstance(g, str)}
+    if gset & {"authentication_failed", "authentication_failures", "invalid_login"}:
+        ev["category"], ev["outcome"] = "authentication", "failure"
+    elif "authentication_success" in gset:
+        ev["category"], ev["outcome"] = "authentication", "success"
+    fields: dict[str, Any] = {
+        "rule": {k: rule[k] for k in ("id", "level", "groups", "mitre", "firedtimes", "pci_dss", "gdpr")
+                 if k in rule},
+        "full_log": obj.get("full_log"),
+        "location": obj.get("location"),
+        "decoder": decoder or None,
+        "alert_id": obj.get("id"),
+        "agent": agent or None,
+    }
+    if data:
+        fields["data"] = data
+    for k in ("manager", "cluster", "syscheck", "previous_output", "predecoder"):
+        if k in obj:
+            fields[k] = obj[k]
+    ev["fields"] = {k: v for k, v in fields.items() if v is not None}
+    return ev
+
+
+def _zabbix(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    ev: dict[str, Any] = {"format": "zabbix", "category": "monitoring", "app": "zabbix"}
+    clock, ns = obj.get("clock"), obj.get("ns")
+    if isinstance(clock, int) and not isinstance(clock, bool):
+        nsv = ns if isinstance(ns, int) and not isinstance(ns, bool) and 0 <= ns < 10**9 else 0
+        ts = epoch_to_utc(clock)
+        if ts is not None:
+            ev["ts"] = ts.replace(microsecond=nsv // 1000)
+    fields = {k: v for k, v in obj.items() if k not in ("clock", "ns")}
+    value = obj.get("value")
+    hosts = obj.get("hosts")
+    if "itemid" in obj:
+        fields["kind"] = "item"
+        host = obj.get("host")
+        if isinstance(host, dict) and isinstance(host.get("host"), str):
+            ev["host"] = host["host"]
+        name = obj.get("name")
+        ev["message"] = f"{name if isinstance(name, str) else obj['itemid']} = {value}"
+    elif value == 1 and "eventid" in obj:
+        fields["kind"] = "problem"
+        if isinstance(obj.get("name"), str):
+            ev["message"] = obj["name"]
+        sev = obj.get("severity")
+        if isinstance(sev, int) and sev in ZABBIX_SEVERITY:
+            ev["severity"] = ZABBIX_SEVERITY[sev]
+        if isinstance(hosts, list) and hosts and isinstance(hosts[0], dict):
+            h = hosts[0].get("host")
+            if isinstance(h, str):
+                ev["host"] = h
+        ev["outcome"] = "failure"
+    elif value == 0 and "p_eventid" in obj:
+        fields["kind"] = "recovery"
+        ev["message"] = f"recovery of problem {obj['p_eventid']}"
+        ev["outcome"] = "success"
+        ev["severity"] = 6
+    else:
+        fields["kind"] = "other"
+    ev["fields"] = fields
+    return ev
+
+
+def detect_profile(obj: dict[str, Any]) -> str:
+    if isinstance(obj.get("rule"), dict) and ("agent" in obj or "manager" in obj) and "timestamp" in obj:
+        return "wazuh"
+    if "clock" in obj and "ns" in obj and ("eventid" in obj or "itemid" in obj or "p_eventid" in obj):
+        return "zabbix"
+    return "json"
+
+
+PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix}
+
+
+class JsonLinesParser:
+    """One JSON object per line. `profile` forces a mapping; None picks one per object."""
+
+    def __init__(self, name: str = "json", profile: str | None = None) -> None:
+        self.name = name
+        self._profile = profile
+
+    def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
+        s = text.lstrip()
+        if not s.startswith("{"):
+            return None
+        if too_deep(s):
+            return {"format": "json", "message": text,
+                    "parse_error": f"JSON nested deeper than {MAX_DEPTH} levels; stored raw"}
+        try:
+            obj = json.loads(s)
+        except (ValueError, RecursionError) as exc:
+            return {"format": "json", "message": text, "parse_error": f"invalid JSON ({exc}); stored raw"}
+        if not isinstance(obj, dict):
+            return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
+        profile = self._profile or detect_profile(obj)
+        try:
+            return PROFILES.get(profile, _generic)(obj, received_at)
+        except (TypeError, ValueError, AttributeError) as exc:
+            # A profile met a shape it does not know: keep the object, generically mapped.
+            ev = _generic(obj, received_at)
+            ev["parse_error"] = f"{profile} profile: {type(exc).__name__}: {exc}"
+            return ev

@@ -1,0 +1,252 @@
+"""The single writer thread: the only code that writes to DuckDB while the engine runs.
+
+Events and the file checkpoints that produced them are committed in ONE transaction, which is what makes file
+sources exactly-once across `kill -9`. Everything else that writes (alerts, templates, audit, status changes)
+goes through `call(fn)`, so writes are serialised and ordered without a second read-write connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from store.db import Store, StoreError
+from store.sources.base import FileCheckpoint
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteFn = Callable[[duckdb.DuckDBPyConnection], Any]
+
+_UPSERT_CHECKPOINT = (
+    "INSERT OR REPLACE INTO file_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(slots=True)
+class _EventsOp:
+    batch: pa.RecordBatch | None
+    checkpoints: Sequence[FileCheckpoint]
+    extra: Sequence[WriteFn]
+    enqueued: float
+
+
+@dataclass(slots=True)
+class _CallOp:
+    fn: WriteFn
+    future: Future[Any]
+
+
+@dataclass
+class WriterStats:
+    rows: int = 0
+    batches: int = 0
+    calls: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_commit_lag_s: float = 0.0
+    commit_seconds: float = 0.0
+    queued: int = 0
+    retries: int = field(default=0)
+
+
+def insert_events(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
+    """INSERT an Arrow batch whose schema is store.schema.EVENT_SCHEMA (column order is the table's)."""
+    con.register("_vigil_batch", batch)
+    try:
+        con.execute("INSERT INTO events SELECT * FROM _vigil_batch")
+    finally:
+        con.unregister("_vigil_batch")
+
+
+def save_checkpoints(con: duckdb.DuckDBPyConnection, checkpoints: Sequence[FileCheckpoint]) -> None:
+    now = datetime.now(UTC)
+    for cp in checkpoints:
+        if cp.replaces and cp.replaces != cp.fingerprint:
+            con.execute("DELETE FROM file_checkpoints WHERE fingerprint = ?", [cp.replaces])
+        con.execute(
+            _UPSERT_CHECKPOINT,
+            [cp.fingerprint, cp.fp_len, cp.path, cp.dev, cp.inode, cp.offset, cp.size, cp.compressed,
+             cp.lost_bytes, now],
+        )
+
+
+class StoreWriter:
+    """Owns `store.con`. Ops are applied in submission order; a failed commit is rolled back and retried, so
+    a full disk pauses ingestion (back-pressure) instead of losing or half-writing a batch."""
+
+    def __init__(self, store: Store, *, queue_size: int = 32, max_retries: int = 20) -> None:
+        if store.read_only:
+            raise StoreError(f"{store.path} is open read-only; the writer needs it read-write")
+        self._store = store
+        self._con = store.con
+        self._queue: queue.Queue[_EventsOp | _CallOp | None] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vigil-writer", daemon=True)
+        self._max_retries = max_retries
+        self.stats = WriterStats()
+        self.on_commit: list[Callable[[pa.RecordBatch | None], None]] = []
+
+    def start(self) -> StoreWriter:
+        self._thread.start()
+        return self
+
+    # -- producers -------------------------------------------------------------------------------------
+    def write_events(
+        self,
+        batch: pa.RecordBatch | None,
+        checkpoints: Sequence[FileCheckpoint] = (),
+        extra: Sequence[WriteFn] = (),
+        *,
+        timeout: float | None = None,
+    ) -> bool:
+        """Queue events + checkpoints (+ extra writes) for one transaction. Blocks while the queue is full;
+        returns False if it timed out or the writer is stopping."""
+        op = _EventsOp(batch, checkpoints, extra, time.monotonic())
+        return self._put(op, timeout)
+
+    def call(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, timeout: float | None = None) -> Future[T]:
+        """Run `fn(con)` in its own transaction on the writer thread; the future holds its result."""
+        fut: Future[T] = Future()
+        if not self._put(_CallOp(fn, fut), timeout):
+            fut.set_exception(StoreError("the store writer is stopping; the write was not applied"))
+        return fut
+
+    def _put(self, op: _EventsOp | _CallOp, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stop.is_set():
+            try:
+                self._queue.put(op, timeout=0.2)
+                return True
+            except queue.Full:
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+        return False
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued so far is committed."""
+        fut = self.call(lambda con: None, timeout=timeout)
+        try:
+            fut.result(timeout=timeout)
+            return True
+        except Exception:
+            return False
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    # -- the thread ------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                op = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if op is None:
+                return
+            if isinstance(op, _CallOp):
+                self._apply_call(op)
+            else:
+                self._apply_events(op)
+
+    def _transaction(self, body: Callable[[], Any]) -> Any:
+        attempt = 0
+        while True:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                result = body()
+                self._con.execute("COMMIT")
+                return result
+            except duckdb.Error as exc:
+                try:
+                    self._con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                self.stats.errors += 1
+                self.stats.last_error = str(exc)
+                # Disk full / I/O trouble is transient: keep the op and retry, which back-pressures sources.
+                if not isinstance(exc, duckdb.IOException) or attempt >= self._max_retries:
+                    raise
+                attempt += 1
+                self.stats.retries += 1
+                log.warning("store write failed (%s); retry %d", exc, attempt)
+                if self._stop.wait(min(5.0, 0.2 * 2**attempt)) and attempt > 3:
+                    raise
+
+    def _apply_events(self, op: _EventsOp) -> None:
+        con = self._con
+
+        def body() -> None:
+            if op.batch is not None and op.batch.num_rows:
+                insert_events(con, op.batch)
+            if op.checkpoints:
+                save_checkpoints(con, op.checkpoints)
+            for fn in op.extra:
+                fn(con)
+
+        t0 = time.monotonic()
+        try:
+            self._transaction(body)
+        except Exception as exc:
+            # Nothing was committed: for files the checkpoint did not advance either, so a restart re-reads
+            # exactly these lines. Make the failure loud rather than silently skipping data.
+            log.error("store write of %s rows failed for good: %s", op.batch.num_rows if op.batch else 0, exc)
+            self.stats.last_error = f"events not stored: {exc}"
+            self._fatal = exc
+            self._stop.set()
+            return
+        now = time.monotonic()
+        self.stats.commit_seconds += now - t0
+        self.stats.last_commit_lag_s = now - op.enqueued
+        self.stats.batches += 1
+        if op.batch is not None:
+            self.stats.rows += op.batch.num_rows
+        for cb in self.on_commit:
+            try:
+                cb(op.batch)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("on_commit callback failed")
+
+    def _apply_call(self, op: _CallOp) -> None:
+        if not op.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self._transaction(lambda: op.fn(self._con))
+        except BaseException as exc:
+            op.future.set_exception(exc)
+        else:
+            self.stats.calls += 1
+            op.future.set_result(result)
+
+    _fatal: BaseException | None = None
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._fatal
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then end the thread. Does not close the store."""
+        if self._thread.is_alive():
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    self._queue.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    if not self._thread.is_alive():
+                        break
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        self._stop.set()
