@@ -130,7 +130,8 @@ def default_config_path() -> Path:
 def _type_name(t: Any) -> str:
     origin = typing.get_origin(t)
     if origin is list:
-        return f"a list of {_type_name(typing.get_args(t)[0])}s"
+        inner = typing.get_args(t)[0]
+        return "a list of " + {str: "strings", int: "integers", float: "numbers"}.get(inner, "values")
     if origin is dict:
         return "a table of strings"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(t, str(t))
@@ -205,7 +206,7 @@ def _validate(cfg: Config, path: Path | None) -> None:
     if len(pct) != 4 or any(not 0 < p < 100 for p in pct) or pct != sorted(pct):
         raise ConfigError(path, "detectors.percentiles", f"need 4 increasing numbers in (0, 100), got {pct}")
     for i, url in enumerate(cfg.sources.listen):
-        if not url.split("://", 1)[0] in ("udp", "tcp", "tls") or "://" not in url:
+        if url.split("://", 1)[0] not in ("udp", "tcp", "tls") or "://" not in url:
             raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")

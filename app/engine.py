@@ -115,6 +115,7 @@ class ScorerThread:
             except queue.Full:
                 try:
                     old = self._queue.get_nowait()
+                    self._queue.task_done()
                     self.shed_batches += 1
                     self.shed_events += old.num_rows
                 except queue.Empty:
@@ -123,6 +124,15 @@ class ScorerThread:
     @property
     def backlog(self) -> int:
         return self._queue.qsize()
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait until every offered batch has been scored (and its alerts handed to the writer)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _run(self) -> None:
         while True:
@@ -143,6 +153,8 @@ class ScorerThread:
             except Exception as exc:  # scoring problems are shown, never fatal to ingestion
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scoring failed")
+            finally:
+                self._queue.task_done()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -230,11 +242,10 @@ class Engine:
             self._sample_rate()
             if time.monotonic() >= next_retention:
                 next_retention = time.monotonic() + 3600
-                cfg = self.config.store
-                if cfg.retention_days or cfg.max_size_mb:
-                    self.writer.call(
-                        lambda con: apply_retention(con, self.store.path, cfg.retention_days, cfg.max_size_mb)
-                    )
+                days, size_mb = self.config.store.retention_days, self.config.store.max_size_mb
+                if days or size_mb:
+                    path = self.store.path
+                    self.writer.call(lambda con: apply_retention(con, path, days, size_mb))
 
     def _sample_rate(self) -> None:
         self._rate_window.append((time.monotonic(), self.pipeline.stats.events))
@@ -285,15 +296,10 @@ class Engine:
         )
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until everything submitted so far is parsed, committed and scored (tests, ingest)."""
+        """Block until everything submitted so far is parsed, committed and scored (ingest, tests)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = self.pipeline.backlog or self.writer.backlog or (
-                self.scorer_thread.backlog if self.scorer_thread else 0
-            )
-            if not busy:
-                time.sleep(0.3)  # let a partially built batch reach its 200 ms flush
-                if not (self.pipeline.backlog or self.writer.backlog):
-                    return self.writer.flush(timeout=max(1.0, deadline - time.monotonic()))
-            time.sleep(0.05)
-        return False
+        if not self.pipeline.sync(timeout):
+            return False
+        if self.scorer_thread is not None and not self.scorer_thread.wait_empty(deadline - time.monotonic()):
+            return False
+        return self.writer.flush(timeout=max(0.1, deadline - time.monotonic()))

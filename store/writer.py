@@ -170,13 +170,13 @@ class StoreWriter:
                 result = body()
                 self._con.execute("COMMIT")
                 return result
-            except duckdb.Error as exc:
+            except BaseException as exc:
                 try:
                     self._con.execute("ROLLBACK")
                 except duckdb.Error:
                     pass
                 self.stats.errors += 1
-                self.stats.last_error = str(exc)
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 # Disk full / I/O trouble is transient: keep the op and retry, which back-pressures sources.
                 if not isinstance(exc, duckdb.IOException) or attempt >= self._max_retries:
                     raise

@@ -1,0 +1,410 @@
+"""The console's reads from the store, as plain functions over a DuckDB cursor (no Textual here).
+
+Thread workers call these with `engine.store.cursor()`; results are plain Python data the widgets render.
+Everything the analyst types (filters, SQL) is bound as a parameter or checked before it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from app.ui.alert_ring import ROW_COLUMNS, AlertRow
+from app.ui.text import clean
+
+_ALERT_SELECT = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
+EVENT_DETAIL_COLUMNS = (
+    "event_id", "ts", "received_at", "source", "host", "app", "pid", "severity", "message", "template_id",
+    "src_ip", "src_port", "dst_ip", "user", "category", "outcome", "raw", "parse_error", "fields", "format",
+)
+EVENT_LIST_COLUMNS = ("event_id", "ts", "received_at", "source", "host", "app", "raw")
+
+
+class QueryError(Exception):
+    """A query the console refuses or DuckDB rejects; the message is for the analyst."""
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fmt_time(value: datetime | None, with_date: bool = False) -> str:
+    v = utc(value)
+    if v is None:
+        return "-"
+    return v.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+
+
+# -- alerts ------------------------------------------------------------------------------------------------
+def fetch_alert_rows(cur: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[AlertRow]:
+    if not ids:
+        return []
+    recs = cur.execute(
+        f"SELECT {_ALERT_SELECT} FROM alerts WHERE alert_id IN (SELECT unnest(?)) ORDER BY alert_id",
+        [list(ids)],
+    ).fetchall()
+    return [AlertRow.from_record(r) for r in recs]
+
+
+def recent_alert_rows(cur: duckdb.DuckDBPyConnection, limit: int) -> list[AlertRow]:
+    recs = cur.execute(
+        f"SELECT * FROM (SELECT {_ALERT_SELECT} FROM alerts ORDER BY alert_id DESC LIMIT ?) ORDER BY alert_id",
+        [limit],
+    ).fetchall()
+    return [AlertRow.from_record(r) for r in recs]
+
+
+@dataclass
+class AlertDetail:
+    alert: dict[str, Any]
+    evidence: list[dict[str, Any]]
+    evidence_total: int
+    templates: dict[int, str]
+    context_before: list[dict[str, Any]] = field(default_factory=list)
+    context_after: list[dict[str, Any]] = field(default_factory=list)
+    context_of: int | None = None  # the evidence event the context surrounds
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    res = cur.execute(sql, params)
+    names = [d[0] for d in res.description or []]
+    return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+
+
+def _event_select() -> str:
+    return ", ".join(f'"{c}"' for c in EVENT_DETAIL_COLUMNS)
+
+
+def alert_detail(cur: duckdb.DuckDBPyConnection, alert_id: int, *, evidence_limit: int = 20,
+                 context: int = 3) -> AlertDetail | None:
+    """The alert row, its latest evidence events with parsed fields, their templates, and the lines around
+    the latest evidence event in the same source."""
+    rows = _dicts(cur, "SELECT * FROM alerts WHERE alert_id = ?", [alert_id])
+    if not rows:
+        return None
+    alert = rows[0]
+    ids = [int(i) for i in (alert.get("event_ids") or [])]
+    chosen = ids[-evidence_limit:]
+    evidence = _dicts(
+        cur, f"SELECT {_event_select()} FROM events WHERE event_id IN (SELECT unnest(?)) ORDER BY event_id",
+        [chosen],
+    ) if chosen else []
+    templates: dict[int, str] = {}
+    tids = sorted({int(e["template_id"]) for e in evidence if e.get("template_id") is not None})
+    if tids:
+        try:
+            for tid, text in cur.execute(
+                "SELECT template_id, template FROM templates WHERE template_id IN (SELECT unnest(?))", [tids]
+            ).fetchall():
+                templates[int(tid)] = text or ""
+        except duckdb.CatalogException:
+            pass  # no template miner in this store
+    detail = AlertDetail(alert=alert, evidence=evidence, evidence_total=len(ids), templates=templates)
+    if evidence and context > 0:
+        last = evidence[-1]
+        detail.context_of = int(last["event_id"])
+        cols = ", ".join(f'"{c}"' for c in EVENT_LIST_COLUMNS)
+        detail.context_before = list(reversed(_dicts(
+            cur, f"SELECT {cols} FROM events WHERE source = ? AND event_id < ? ORDER BY event_id DESC LIMIT ?",
+            [last["source"], last["event_id"], context],
+        )))
+        detail.context_after = _dicts(
+            cur, f"SELECT {cols} FROM events WHERE source = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            [last["source"], last["event_id"], context],
+        )
+    return detail
+
+
+def parsed_fields(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """Non-empty parsed columns plus the JSON `fields`, as (name, value) strings for display."""
+    out: list[tuple[str, str]] = []
+    for name in ("host", "app", "pid", "src_ip", "src_port", "dst_ip", "user", "category", "outcome",
+                 "format", "parse_error"):
+        value = event.get(name)
+        if value not in (None, ""):
+            out.append((name, str(value)))
+    extra = event.get("fields")
+    if isinstance(extra, str) and extra:
+        try:
+            data = json.loads(extra)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            out.extend((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in data.items())
+    return out
+
+
+def detail_as_text(detail: AlertDetail) -> str:
+    """Plain text for the clipboard or a ticket: the alert and its evidence, control characters escaped."""
+    a = detail.alert
+    lines = [
+        f"alert {a.get('alert_id')} [{a.get('severity')}] {clean(a.get('title'))}",
+        f"status: {a.get('status')}  entity: {clean(a.get('entity'))}  count: {a.get('count')}",
+        f"detector: {clean(a.get('detector'))} {clean(a.get('rule_id'))}  score: {a.get('score')}",
+        f"first seen: {fmt_time(a.get('first_seen'), True)}  last seen: {fmt_time(a.get('last_seen'), True)}",
+        f"why: {clean(a.get('why') or a.get('summary'))}",
+        f"evidence ({len(detail.evidence)} of {detail.evidence_total}):",
+    ]
+    lines += [f"  {e['event_id']} {fmt_time(e.get('ts') or e.get('received_at'), True)} {clean(e.get('raw'))}"
+              for e in detail.evidence]
+    return "\n".join(lines)
+
+
+def export_alerts_jsonl(cur: duckdb.DuckDBPyConnection, ids: Sequence[int], path: Path,
+                        evidence_limit: int = 200) -> int:
+    """Write each alert (all columns) with its evidence events as one JSON line; returns lines written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        for aid in ids:
+            detail = alert_detail(cur, aid, evidence_limit=evidence_limit, context=0)
+            if detail is None:
+                continue
+            record = dict(detail.alert)
+            record["evidence"] = detail.evidence
+            out.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc(value).isoformat()  # type: ignore[union-attr]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+# -- event filters -----------------------------------------------------------------------------------------
+@dataclass
+class EventFilter:
+    """One line of the filter list: plain substring (case-insensitive) or regex, keep or drop matches."""
+
+    pattern: str
+    regex: bool = False
+    invert: bool = False
+    enabled: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> EventFilter:
+        """`foo` keeps lines containing foo, `!foo` drops them, `~re` / `!~re` do the same with a regex."""
+        t = text.strip()
+        invert = t.startswith("!")
+        if invert:
+            t = t[1:]
+        regex = t.startswith("~")
+        if regex:
+            t = t[1:]
+        if not t:
+            raise QueryError("empty filter")
+        if regex:
+            try:
+                re.compile(t)
+            except re.error as exc:
+                raise QueryError(f"bad regex {t!r}: {exc}") from exc
+        return cls(pattern=t, regex=regex, invert=invert)
+
+    def label(self) -> str:
+        return ("!" if self.invert else "") + ("~" if self.regex else "") + self.pattern
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pattern": self.pattern, "regex": self.regex, "invert": self.invert, "enabled": self.enabled}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EventFilter:
+        return cls(str(d["pattern"]), bool(d.get("regex")), bool(d.get("invert")), bool(d.get("enabled", True)))
+
+
+def filter_where(filters: Sequence[EventFilter]) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for f in filters:
+        if not f.enabled:
+            continue
+        if f.regex:
+            clause = "regexp_matches(raw, ?)"
+        else:
+            clause = "contains(lower(raw), lower(?))"
+        clauses.append(f"NOT coalesce({clause}, false)" if f.invert else clause)
+        params.append(f.pattern)
+    return (" AND ".join(clauses) or "true"), params
+
+
+@dataclass
+class EventPage:
+    rows: list[dict[str, Any]]
+    more: bool  # more matches exist beyond `rows`
+    filters: list[str]
+
+
+def search_events(cur: duckdb.DuckDBPyConnection, filters: Sequence[EventFilter], limit: int = 500) -> EventPage:
+    """The newest `limit` events matching every enabled filter, newest last."""
+    where, params = filter_where(filters)
+    cols = ", ".join(f'"{c}"' for c in EVENT_LIST_COLUMNS)
+    try:
+        rows = _dicts(cur, f"SELECT {cols} FROM events WHERE {where} ORDER BY event_id DESC LIMIT ?",
+                      [*params, limit + 1])
+    except duckdb.Error as exc:
+        raise QueryError(f"filter failed: {exc}") from exc
+    more = len(rows) > limit
+    return EventPage(rows=list(reversed(rows[:limit])), more=more, filters=[f.label() for f in filters])
+
+
+# -- SQL prompt --------------------------------------------------------------------------------------------
+_READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "SHOW", "DESCRIBE", "SUMMARIZE"}
+
+
+@dataclass
+class SqlResult:
+    sql: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    capped: bool  # more rows exist than `rows` holds
+    seconds: float = 0.0
+
+    def count_label(self) -> str:
+        n = len(self.rows)
+        return f"{n:,} of >{n:,} rows" if self.capped else f"{n:,} row{'s' if n != 1 else ''}"
+
+
+def check_read_only_sql(cur: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """One read statement, or QueryError: the prompt never mutates the store (writes go through the writer)."""
+    text = sql.strip().rstrip(";").strip()
+    if not text:
+        raise QueryError("empty query")
+    try:
+        statements = cur.extract_statements(text)
+    except duckdb.Error as exc:
+        raise QueryError(f"syntax: {exc}") from exc
+    if len(statements) != 1:
+        raise QueryError("one statement at a time")
+    kind = str(statements[0].type).rsplit(".", 1)[-1]
+    if kind not in _READ_STATEMENTS:
+        raise QueryError(f"the SQL prompt is read-only ({kind} refused)")
+    return text
+
+
+def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, cap: int = 500) -> SqlResult:
+    import time
+
+    text = check_read_only_sql(cur, sql)
+    t0 = time.perf_counter()
+    try:
+        res = cur.execute(text)
+        columns = [d[0] for d in res.description or []]
+        rows = res.fetchmany(cap + 1)
+    except duckdb.Error as exc:
+        raise QueryError(str(exc).splitlines()[0]) from exc
+    return SqlResult(text, columns, rows[:cap], len(rows) > cap, time.perf_counter() - t0)
+
+
+def export_sql(cur: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str) -> int:
+    """Re-run the query and stream every row (not just the shown ones) to CSV or JSONL; returns rows."""
+    import pyarrow.csv as pacsv
+
+    text = check_read_only_sql(cur, sql)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        reader = cur.execute(text).fetch_record_batch(10_000)
+    except duckdb.Error as exc:
+        raise QueryError(str(exc).splitlines()[0]) from exc
+    n = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if fmt == "csv":
+        with os.fdopen(fd, "wb") as out, pacsv.CSVWriter(out, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                n += batch.num_rows
+    elif fmt == "jsonl":
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            for batch in reader:
+                for rec in batch.to_pylist():
+                    out.write(json.dumps(rec, default=_json_default, ensure_ascii=False) + "\n")
+                n += batch.num_rows
+    else:
+        os.close(fd)
+        raise QueryError(f"unknown export format {fmt!r}")
+    return n
+
+
+# -- timeline ----------------------------------------------------------------------------------------------
+ZOOM_LEVELS: tuple[tuple[str, timedelta], ...] = (
+    ("1 minute", timedelta(minutes=1)),
+    ("5 minutes", timedelta(minutes=5)),
+    ("15 minutes", timedelta(minutes=15)),
+    ("1 hour", timedelta(hours=1)),
+    ("6 hours", timedelta(hours=6)),
+    ("1 day", timedelta(days=1)),
+)
+DIMENSIONS = ("all", "host", "detector")
+
+
+@dataclass
+class Timeline:
+    step: str
+    start: datetime | None
+    buckets: list[tuple[datetime, int, int]]  # (bucket start, events, alerts), every bucket, empty ones too
+    dimension: str
+    value: str | None
+    values: list[str]  # the top values of the dimension, for cycling
+
+
+def timeline(cur: duckdb.DuckDBPyConnection, zoom: int = 0, buckets: int = 60, dimension: str = "all",
+             value: str | None = None) -> Timeline:
+    """Events and alerts per bucket over the `buckets` steps ending at the newest event (empty buckets kept).
+    `dimension` host restricts both to one host; detector restricts alerts to one detector."""
+    label, width = ZOOM_LEVELS[max(0, min(zoom, len(ZOOM_LEVELS) - 1))]
+    ev_t = "(coalesce(ts, received_at) AT TIME ZONE 'UTC')"
+    al_t = "(coalesce(first_seen, created_at) AT TIME ZONE 'UTC')"
+    values: list[str] = []
+    if dimension == "host":
+        values = [r[0] for r in cur.execute(
+            "SELECT host FROM events WHERE host IS NOT NULL GROUP BY host ORDER BY count(*) DESC LIMIT 20"
+        ).fetchall()]
+    elif dimension == "detector":
+        values = [r[0] for r in cur.execute(
+            "SELECT detector FROM alerts GROUP BY detector ORDER BY count(*) DESC LIMIT 20").fetchall()]
+    if dimension != "all" and value not in values:
+        value = values[0] if values else None
+    row = cur.execute(f"SELECT max({ev_t}) FROM events").fetchone()
+    row2 = cur.execute(f"SELECT max({al_t}) FROM alerts").fetchone()
+    ends = [v for v in ((row or [None])[0], (row2 or [None])[0]) if v is not None]
+    if not ends:
+        return Timeline(label, None, [], dimension, value, values)
+    end: datetime = max(ends)
+    step_s = int(width.total_seconds())
+    epoch_end = int(end.replace(tzinfo=UTC).timestamp()) // step_s * step_s
+    first = epoch_end - (buckets - 1) * step_s
+    start = datetime.fromtimestamp(first, UTC).replace(tzinfo=None)
+    ev_where, ev_params = f"{ev_t} >= ?", [start]
+    al_where, al_params = f"{al_t} >= ?", [start]
+    if dimension == "host" and value is not None:
+        ev_where += " AND host = ?"
+        al_where += " AND host = ?"
+        ev_params.append(value)
+        al_params.append(value)
+    elif dimension == "detector" and value is not None:
+        al_where += " AND detector = ?"
+        al_params.append(value)
+
+    def counts(table: str, t: str, where: str, params: list[Any]) -> dict[int, int]:
+        q = (f"SELECT (epoch({t})::BIGINT // {step_s}) AS b, count(*) FROM {table} WHERE {where} GROUP BY b")
+        return {int(b): int(n) for b, n in cur.execute(q, params).fetchall()}
+
+    ev = counts("events", ev_t, ev_where, ev_params)
+    al = counts("alerts", al_t, al_where, al_params)
+    out = []
+    for i in range(buckets):
+        key = first // step_s + i
+        out.append((datetime.fromtimestamp(key * step_s, UTC), ev.get(key, 0), al.get(key, 0)))
+    return Timeline(label, out[0][0], out, dimension, value, values)

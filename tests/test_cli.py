@@ -1,0 +1,99 @@
+"""The CLI as people and scripts use it: ingest with a summary, query formats, a clear line when the engine
+holds the store, export, doctor and --help."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import vigil_cmd
+
+SAMPLE = [
+    "Nov 21 10:00:01 jump1 sshd[411]: Failed password for invalid user admin from 203.0.113.7 port 52114 ssh2",
+    '198.51.100.9 - - [21/Nov/2026:10:00:02 +0000] "GET /login HTTP/1.1" 200 512 "-" "curl/8.5.0"',
+    "<34>1 2026-11-21T10:00:03.123Z plc-gw1 modbusd 77 - - register 12 write value=3",
+    "\x00\x01 garbage that no parser knows \x1b[31m",
+]
+
+
+def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:  # noqa: ANN003
+    return subprocess.run([*vigil_cmd(), *args], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def test_ingest_stores_every_line_and_prints_a_summary(tmp_path: Path) -> None:
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(SAMPLE) + "\n")
+    db = tmp_path / "v.duckdb"
+    out = run("ingest", "--db", str(db), str(log))
+    assert out.returncode == 0, out.stderr
+    assert "4 lines, 4 events" in out.stderr and "parse errors" in out.stderr and " s (" in out.stderr
+    q = run("query", "--db", str(db), "--format", "json",
+            "SELECT event_id, src_ip, host, app, parse_error IS NOT NULL AS bad FROM events ORDER BY event_id")
+    rows = json.loads(q.stdout)
+    assert [r["event_id"] for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["src_ip"] == "203.0.113.7" and rows[1]["src_ip"] == "198.51.100.9"
+    assert rows[2]["host"] == "plc-gw1" and rows[2]["app"] == "modbusd"
+    assert rows[3]["bad"] is True  # unknown line kept, flagged
+
+
+def test_ingest_reads_stdin(tmp_path: Path) -> None:
+    db = tmp_path / "v.duckdb"
+    out = run("ingest", "--db", str(db), "-", input="\n".join(SAMPLE[:2]) + "\n")
+    assert out.returncode == 0, out.stderr
+    q = run("query", "--db", str(db), "--format", "csv", "SELECT count(*) AS n, min(source) AS s FROM events")
+    assert list(csv.reader(io.StringIO(q.stdout)))[1] == ["2", "stdin"]
+
+
+def test_query_table_format_and_sql_errors(tmp_path: Path) -> None:
+    db = tmp_path / "v.duckdb"
+    (tmp_path / "a.log").write_text("\n".join(SAMPLE) + "\n")
+    assert run("ingest", "--db", str(db), str(tmp_path / "a.log")).returncode == 0
+    out = run("query", "--db", str(db), "--limit", "2", "SELECT event_id, raw FROM events ORDER BY 1")
+    assert out.returncode == 0
+    assert "(2 of >2 rows)" in out.stdout
+    assert "\x1b" not in out.stdout  # terminal escapes from log text never reach the terminal
+    bad = run("query", "--db", str(db), "SELECT nope FROM events")
+    assert bad.returncode == 1 and "nope" in bad.stderr
+
+
+def test_query_says_clearly_when_the_engine_holds_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    eng = subprocess.Popen([*vigil_cmd(), "demo", "--headless", "--db", str(db)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not db.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        out = run("query", "--db", str(db), "SELECT count(*) FROM events")
+        assert out.returncode == 3
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "another Vigil process" in lines[0], out.stderr
+    finally:
+        eng.send_signal(signal.SIGTERM)
+        _, err = eng.communicate(timeout=60)
+    assert eng.returncode == 0, err
+    n = run("query", "--db", str(db), "--format", "csv", "SELECT count(*) FROM events")
+    assert int(n.stdout.splitlines()[-1]) > 0
+
+
+def test_help_lists_the_commands() -> None:
+    out = run("--help")
+    for word in ("run", "demo", "ingest", "query", "export", "doctor", "eval"):
+        assert word in out.stdout
+    assert "examples:" in out.stdout
+
+
+def test_export_command_writes_parquet(tmp_path: Path) -> None:
+    db = tmp_path / "v.duckdb"
+    (tmp_path / "a.log").write_text("\n".join(SAMPLE) + "\n")
+    assert run("ingest", "--db", str(db), str(tmp_path / "a.log")).returncode == 0
+    out = run("export", "--db", str(db), "--format", "parquet", "--out", str(tmp_path / "pq"))
+    assert out.returncode == 0, out.stderr
+    assert "4 rows" in out.stderr
+    assert list((tmp_path / "pq").rglob("*.parquet"))
