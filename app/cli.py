@@ -212,6 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("vigil: nothing to watch: give --watch PATH or --listen URL (or set [sources] in the config)",
               file=sys.stderr)
         return EXIT_USAGE
+    from store.sources.net import parse_listen_url
+
+    for url in cfg.sources.listen:  # a bad URL fails now, in one line, before the engine is built
+        parse_listen_url(url)
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=args.db, read_only=read_only).start()
     print(f"vigil: storing into {engine.store.path}", file=sys.stderr)

@@ -175,6 +175,7 @@ class Engine:
         self._extra_sources = list(extra_sources)
         self.scorer_thread: ScorerThread | None = None
         self.models: Any = None
+        self.templates: Any = None
         self._rate_window: collections.deque[tuple[float, int]] = collections.deque(maxlen=20)
         enrichers, scorer = self._detector_parts()
         self.scorer = scorer

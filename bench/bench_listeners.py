@@ -29,8 +29,8 @@ step = 5000
 for start in range(first, first + count, step):
     end = min(start + step, first + count)
     if framing == "octet":
-        chunk = b"".join(b"%d %s" % (len(m), m) for m in
-                         (b"<13>1 2026-11-21T05:48:02Z bench app 1 - - seq %d %s" % (i, pad) for i in range(start, end)))
+        msgs = [b"<13>1 2026-11-21T05:48:02Z bench app 1 - - seq %d %s" % (i, pad) for i in range(start, end)]
+        chunk = b"".join(b"%d %s" % (len(m), m) for m in msgs)
     else:
         chunk = b"".join(b"<13>1 2026-11-21T05:48:02Z bench app 1 - - seq %d %s\n" % (i, pad)
                          for i in range(start, end))
@@ -169,10 +169,11 @@ def bench_tcp(n_messages: int = 1_000_000, senders: int = 4, engine: bool = Fals
     }
 
 
-def bench_udp(rate: float = 20_000, seconds: float = 30.0, engine: bool = False) -> dict[str, Any]:
+def bench_udp(rate: float = 20_000, seconds: float = 30.0, engine: bool = False,
+              rcvbuf: int | None = None) -> dict[str, Any]:
     """One sender subprocess offers `rate` msg/s for `seconds`; loss as Vigil counts it (app + per-socket
-    kernel drops) must agree with sent − received."""
-    target = _Target("udp://127.0.0.1:0", engine)
+    kernel drops) must agree with sent − received. A small `rcvbuf` provokes kernel drops on purpose."""
+    target = _Target("udp://127.0.0.1:0" + (f"?rcvbuf={rcvbuf}" if rcvbuf else ""), engine)
     try:
         with _RssSampler() as rss:
             t0 = time.monotonic()
@@ -218,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--rate", type=float, default=20_000)
     u.add_argument("--seconds", type=float, default=30.0)
     u.add_argument("--engine", action="store_true", help="through the real pipeline into a temp DuckDB")
+    u.add_argument("--rcvbuf", type=int, default=None, help="SO_RCVBUF request (default 8 MiB)")
     args = ap.parse_args(argv)
     if args.which == "tcp":
         result = bench_tcp(args.messages, args.senders, engine=args.engine)
     else:
-        result = bench_udp(args.rate, args.seconds, engine=args.engine)
+        result = bench_udp(args.rate, args.seconds, engine=args.engine, rcvbuf=args.rcvbuf)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -10,7 +10,6 @@ from .base import MAX_LINE_BYTES
 # rather than skipping gigabytes. Counts between the frame cap and this are cut and skipped.
 MAX_OCTET_COUNT = 16 * 1024 * 1024
 _MAX_COUNT_DIGITS = 10
-_DIGITS = frozenset(b"0123456789")
 _INTER_FRAME_JUNK = b"\n\r\x00"
 
 

@@ -44,6 +44,7 @@ class ListenerConfig:
     idle_timeout: float = 60.0
     handshake_timeout: float = 10.0
     max_connections: int = 512
+    max_connections_per_ip: int = 0  # 0 = only the global cap; set it so one host cannot take every slot
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None  # when set, clients must present a certificate signed by it
@@ -73,7 +74,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_INT_OPTIONS = {"max_frame", "max_octet_count", "rcvbuf", "max_connections", "flush_lines", "queue_batches"}
+_INT_OPTIONS = {
+    "max_frame", "max_octet_count", "rcvbuf", "max_connections", "max_connections_per_ip", "flush_lines",
+    "queue_batches",
+}
 _FLOAT_OPTIONS = {"idle_timeout", "handshake_timeout", "flush_interval"}
 _PATH_OPTIONS = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_ca"}
 
@@ -111,15 +115,15 @@ def parse_listen_url(url: str, defaults: Mapping[str, object] | None = None,
     for key, value in opts.items():
         if value is None or value == "":
             continue
+        if key not in _INT_OPTIONS and key not in _FLOAT_OPTIONS and key not in _PATH_OPTIONS.values():
+            raise ListenerConfigError(f"unknown listener option {key!r} in {url!r}")
         try:
             if key in _INT_OPTIONS:
                 cfg_kwargs[key] = int(str(value))
             elif key in _FLOAT_OPTIONS:
                 cfg_kwargs[key] = float(str(value))
-            elif key in ("tls_cert", "tls_key", "tls_ca"):
-                cfg_kwargs[key] = str(value)
             else:
-                raise ListenerConfigError(f"unknown listener option {key!r} in {url!r}")
+                cfg_kwargs[key] = str(value)
         except ValueError:
             raise ListenerConfigError(f"listener option {key}={value!r} in {url!r} is not a number") from None
     cfg = ListenerConfig(scheme=scheme, host=host, port=DEFAULT_PORTS[scheme] if port is None else port)
@@ -144,6 +148,8 @@ def validate(cfg: ListenerConfig) -> None:
     where = cfg.url_for()
     if cfg.max_frame < 480:  # RFC 5424 §6.1: receivers must accept 480 octets
         raise ListenerConfigError(f"{where}: max_frame must be at least 480 bytes")
+    if cfg.max_connections_per_ip < 0:
+        raise ListenerConfigError(f"{where}: max_connections_per_ip must be ≥ 0 (0 = no per-address cap)")
     if cfg.max_connections < 1 or cfg.flush_lines < 1 or cfg.queue_batches < 1:
         raise ListenerConfigError(f"{where}: max_connections, flush_lines and queue_batches must be ≥ 1")
     if cfg.idle_timeout <= 0 or cfg.handshake_timeout <= 0 or cfg.flush_interval <= 0:
@@ -204,7 +210,7 @@ class LineBatcher:
             return None
         batch = LineBatch(
             source=self.source, lines=self.lines, received_at=self.received_at or datetime.now(UTC),
-            peers=self.peers, notes=self.notes or None,
+            peers=self.peers, notes=self.notes or None, format_hint="syslog",
         )
         self.lines, self.peers, self.notes = [], [], {}
         self.received_at = None

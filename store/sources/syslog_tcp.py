@@ -32,10 +32,12 @@ _SWEEP_EVERY = 0.25  # seconds between idle/handshake timeout checks
 class _Conn:
     sock: socket.socket
     peer: str
+    ip: str
     decoder: FrameDecoder
     last_active: float
     handshaking: bool = False
     tls_pending: bool = False  # TLS bytes already decrypted inside the ssl object: read without select
+    framing_seen: bool = False
     frames: list[bytes] = field(default_factory=list)
 
 
@@ -66,6 +68,7 @@ class SyslogTcpListener:
         self._lsock: socket.socket | None = None
         self._sel: selectors.BaseSelector | None = None
         self._conns: dict[int, _Conn] = {}
+        self._per_ip: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._submit: Submit | None = None
@@ -80,6 +83,8 @@ class SyslogTcpListener:
         self.shutdown_drops = 0
         self.blocked_seconds = 0.0  # time spent waiting for the pipeline (back-pressure)
         self.closed: Counter[str] = Counter()
+        self._accept_paused_until = 0.0
+        self.framings: Counter[str] = Counter()  # connections by detected framing: octet | lf
         self.error: str | None = None
 
     # Source protocol -----------------------------------------------------------------------------------
@@ -123,7 +128,9 @@ class SyslogTcpListener:
             "connections": len(self._conns), "connections_total": self.connections_total,
             "refused": self.refused, "timeouts": self.timeouts, "handshake_failures": self.handshake_failures,
             "blocked_seconds": round(self.blocked_seconds, 3), "closed": dict(self.closed),
-            "max_connections": cfg.max_connections, "max_frame": cfg.max_frame,
+            "framing": dict(self.framings),
+            "max_connections": cfg.max_connections, "max_connections_per_ip": cfg.max_connections_per_ip,
+            "max_frame": cfg.max_frame,
             "idle_timeout": cfg.idle_timeout, "tls_client_auth": bool(cfg.tls_ca),
         }
 
@@ -165,16 +172,39 @@ class SyslogTcpListener:
                 if now >= next_sweep:
                     self._sweep(now, batcher)
                     next_sweep = now + _SWEEP_EVERY
+                if self._accept_paused_until and now >= self._accept_paused_until and self._lsock:
+                    self._accept_paused_until = 0.0
+                    sel.register(self._lsock, selectors.EVENT_READ, None)
         except Exception as exc:
             log.exception("%s: listener loop failed", self.name)
             self.error = f"listener loop failed: {exc}"
         finally:
+            self._final_drain(batcher)
             for conn in list(self._conns.values()):
                 self._close(conn, "listener stopped", batcher)
             self._flush(batcher)
             sel.close()
             if self._lsock is not None:
                 self._lsock.close()
+
+    def _final_drain(self, batcher: LineBatcher) -> None:
+        """On stop, take what the kernel already accepted for us (queued connections, unread bytes) so a
+        sender that finished before the stop loses nothing; bounded so stop() stays prompt."""
+        sel = self._sel
+        assert sel is not None
+        deadline = time.monotonic() + 1.0
+        try:
+            while time.monotonic() < deadline:
+                events = sel.select(0)
+                if not events:
+                    return
+                for key, _ in events:
+                    if key.data is None:
+                        self._accept()
+                    else:
+                        self._service(key.data, batcher)
+        except Exception:
+            log.exception("%s: final drain failed", self.name)
 
     def _accept(self) -> None:
         assert self._lsock is not None and self._sel is not None
@@ -187,8 +217,14 @@ class SyslogTcpListener:
             except OSError as exc:  # EMFILE and friends: say so, keep serving existing peers
                 self.error = f"accept: {exc}"
                 self.closed[f"accept failed: {exc.strerror}"] += 1
+                # The pending connection keeps the socket readable: pause accepting instead of spinning.
+                self._sel.unregister(self._lsock)
+                self._accept_paused_until = time.monotonic() + 0.5
                 return
-            if len(self._conns) >= cfg.max_connections:
+            ip = str(addr[0])
+            if len(self._conns) >= cfg.max_connections or (
+                cfg.max_connections_per_ip and self._per_ip[ip] >= cfg.max_connections_per_ip
+            ):
                 self.refused += 1
                 sock.close()
                 continue
@@ -203,11 +239,12 @@ class SyslogTcpListener:
                     sock.close()
                     continue
             conn = _Conn(
-                sock=conn_sock, peer=peer_name(addr),
+                sock=conn_sock, peer=peer_name(addr), ip=ip,
                 decoder=FrameDecoder(cfg.max_frame, cfg.max_octet_count),
                 last_active=time.monotonic(), handshaking=self._tls is not None,
             )
             self._conns[conn_sock.fileno()] = conn
+            self._per_ip[ip] += 1
             self._sel.register(conn_sock, selectors.EVENT_READ, conn)
             self.connections_total += 1
 
@@ -283,6 +320,9 @@ class SyslogTcpListener:
         cut_before = dec.cut_frames
         ok = dec.feed(data, frames, notes)
         self.cut_frames += dec.cut_frames - cut_before
+        if not conn.framing_seen and dec.mode is not None:
+            conn.framing_seen = True
+            self.framings[dec.mode] += 1
         if frames:
             self._emit(conn, frames, notes, batcher)
         if not ok:
@@ -303,6 +343,9 @@ class SyslogTcpListener:
         fd = conn.sock.fileno()
         if fd >= 0 and self._conns.get(fd) is conn:
             del self._conns[fd]
+            self._per_ip[conn.ip] -= 1
+            if self._per_ip[conn.ip] <= 0:
+                del self._per_ip[conn.ip]
             assert self._sel is not None
             try:
                 self._sel.unregister(conn.sock)
