@@ -6,39 +6,63 @@ A line no parser understands is still returned, raw, with `parse_error` set; not
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from store.parsers.registry import DEFAULT_ORDER, PARSERS, Parser
+from store.parsers.registry import ALIASES, DEFAULT_ORDER, FACTORIES, PARSERS, Parser, resolve
 from store.sources.base import MAX_LINE_BYTES
 
-__all__ = ["ParserChain", "PARSERS", "Parser"]
+__all__ = ["ALIASES", "DEFAULT_ORDER", "FACTORIES", "PARSERS", "Parser", "ParserChain", "resolve"]
+
+log = logging.getLogger(__name__)
+_CUT = f"line cut at {MAX_LINE_BYTES} bytes"
+_BAD_UTF8 = "invalid UTF-8 (original bytes kept in raw_bytes)"
 
 
 class ParserChain:
-    """Per-source format detection with move-to-front, and the never-raise, never-drop guarantee."""
+    """Per-source format detection with move-to-front, and the never-raise, never-drop guarantee.
+
+    `hint` (a parser name or alias such as "rfc5424", "apache", "wazuh") is tried first. A fallback parser
+    (plain) is never moved ahead of the specific ones, or it would shadow them for the rest of the source.
+    """
 
     def __init__(self, hint: str | None = None, order: list[str] | None = None) -> None:
-        names = list(order or DEFAULT_ORDER)
-        if hint and hint in PARSERS:
-            names.remove(hint) if hint in names else None
-            names.insert(0, hint)
-        self._parsers: list[Parser] = [PARSERS[n] for n in names]
+        names = [n for n in (resolve(x) for x in (order or DEFAULT_ORDER)) if n]
+        # An unknown hint must not stop ingestion (chains are built on the ingest thread): it is ignored,
+        # logged once, and kept in `unknown_hint`. Config validation should call `resolve()` up front.
+        self.unknown_hint: str | None = None
+        if hint:
+            h = resolve(hint)
+            if h is None:
+                self.unknown_hint = hint
+                log.warning("unknown parser hint %r ignored; known: %s", hint, ", ".join(sorted(PARSERS)))
+            else:
+                if h in names:
+                    names.remove(h)
+                names.insert(0, h)
+        self._parsers: list[Parser] = [FACTORIES[n]() for n in dict.fromkeys(names)]
+        self._fallback = [bool(getattr(p, "fallback", False)) for p in self._parsers]
+
+    @property
+    def order(self) -> list[str]:
+        """Parser names in the order the next line will try them."""
+        return [p.name for p in self._parsers]
 
     def parse(self, line: bytes, received_at: datetime) -> dict[str, Any]:
         """Return event fields for `line` (keys from store.schema, minus ids, source and received_at)."""
-        problems: list[str] = []
+        problems: list[str] | None = None
         raw_bytes: bytes | None = None
         if len(line) > MAX_LINE_BYTES:
             line = line[:MAX_LINE_BYTES]
-            problems.append(f"line cut at {MAX_LINE_BYTES} bytes")
+            problems = [_CUT]
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
             text = line.decode("utf-8", "replace")
             raw_bytes = line
-            problems.append("invalid UTF-8 (original bytes kept in raw_bytes)")
-        if text.endswith("\r"):
+            problems = (problems or []) + [_BAD_UTF8]
+        if text and text[-1] == "\r":
             text = text[:-1]
         event: dict[str, Any] | None = None
         parsers = self._parsers
@@ -46,16 +70,19 @@ class ParserChain:
             try:
                 event = parser.parse(text, received_at)
             except Exception as exc:  # a parser bug must never lose a line
-                problems.append(f"{parser.name} parser failed: {type(exc).__name__}: {exc}")
+                failed = f"{parser.name} parser failed: {type(exc).__name__}: {exc}"[:300]
+                problems = (problems or []) + [failed]
                 event = None
             if event is not None:
-                if i:
+                if i and not self._fallback[i]:
                     parsers.insert(0, parsers.pop(i))
-                event.setdefault("format", parser.name)
+                    self._fallback.insert(0, self._fallback.pop(i))
+                if "format" not in event:
+                    event["format"] = parser.name
                 break
         if event is None:
             event = {"message": text, "format": None}
-            problems.append("unrecognised format; stored raw")
+            problems = (problems or []) + ["unrecognised format; stored raw"]
         event["raw"] = text
         if raw_bytes is not None:
             event["raw_bytes"] = raw_bytes

@@ -11,7 +11,7 @@ from typing import Any
 
 from store.parsers.common import MONTHS, ip_or_none, tz_from_offset
 
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _ACCESS = re.compile(
     r"(\S+) (\S+) (\S+) \[(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)? ([+-]\d{4})\] "
     + _QUOTED + r" (\d{3}|-) (\d+|-)(?: " + _QUOTED + r" " + _QUOTED + r")?(.*)",

@@ -42,18 +42,24 @@ _REPEATED = re.compile(r"message repeated (\d+) times: \[ ?(.*?)\]?\s*$")
 _NO_IDENT = re.compile(r"Did not receive identification string from (\S+?)(?: port (\d+))?\s*$")
 _NEGOTIATE = re.compile(r"(?:fatal: )?Unable to negotiate with (\S+?)(?: port (\d+))?: (.*)")
 _USERAUTH_REQ = re.compile(r"input_userauth_request: invalid user (.*?) \[preauth\]")
+_BAD_PROTOCOL = re.compile(r"Bad protocol version identification '(.*)' from (\S+?)(?: port (\d+))?\s*$", re.S)
+_NOT_ALLOWED = re.compile(r"User (\S+) from (\S+) not allowed because (.*)")
+_PAM_ERROR = re.compile(r"error: PAM: (.*?) for (illegal user |invalid user )?(\S+) from (\S+)")
 _FROM_IP_PORT = re.compile(r" from (\S+) port (\d+)")
 _PAM_PREFIX = re.compile(r"pam_unix\(([^:)]*):(\w+)\): ?(.*)", re.S)
 _PAM_SESSION = re.compile(
     r"session (opened|closed) for user ([^\s(]+)(?:\(uid=\d+\))?(?: by ([^\s(]*)(?:\(uid=(\d+)\))?)?"
 )
 _PAM_MORE = re.compile(r"PAM (\d+) more authentication failures?;(.*)")
+_PAM_MORE_BARE = re.compile(r"(\d+) more authentication failures?;(.*)")
 _KV = re.compile(r"(\w+)=(\S*)")
 _SU_FAILED = re.compile(r"FAILED SU \(to (\S+)\) (\S+) on (\S+)")
 _SU_OK = re.compile(r"(?:Successful su for (\S+) by (\S+)|\(to (\S+)\) (\S+) on (\S+))")
 _SU_BAD = re.compile(r"BAD SU (\S+) to (\S+)(?: on (\S+))?")
 _SU_PLUSMINUS = re.compile(r"([+-]) (\S+) (\S+?):(\S+)\s*$")
-_LOGIN_FAILED = re.compile(r"FAILED LOGIN \(?(\d+)\)? (?:on|ON) '?(\S*?)'? (?:FROM '?(\S*?)'? )?FOR '?(.*?)'?, (.*)")
+_LOGIN_FAILED = re.compile(
+    r"FAILED LOGIN \(?(\d+)\)? (?:on|ON) '?(\S*?)'? (?:FROM '?(\S*?)'? )?FOR '?(.*?)'?, (.*)"
+)
 _LOGIN_OK = re.compile(r"(?:ROOT LOGIN +(?:on|ON) '?(\S*?)'?|LOGIN ON (\S+) BY (\S+))")
 _SOLARIS_ID = re.compile(r"\[ID \d+ [\w.]+\] ")
 
@@ -145,6 +151,19 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
             if m[1]:
                 ev["fields"]["invalid_user"] = True
             return
+        m = _PAM_ERROR.match(msg)
+        if m:
+            _set(ev, "login", "failure", user=_user(m[3]), ip=m[4])
+            ev["fields"]["reason"] = m[1]
+            if m[2]:
+                ev["fields"]["invalid_user"] = True
+            return
+    elif first == "User":
+        m = _NOT_ALLOWED.match(msg)
+        if m:
+            _set(ev, "not_allowed", "failure", user=m[1], ip=m[2])
+            ev["fields"]["reason"] = m[3]
+            return
     elif first == "Disconnecting:" or first == "Disconnecting":
         m = _TOO_MANY.match(msg)
         if m:
@@ -177,6 +196,12 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
         m = _NEGOTIATE.match(msg)
         if m:
             _set(ev, "negotiation_failed", "failure", ip=m[1], port=m[2])
+            return
+    elif first == "Bad":
+        m = _BAD_PROTOCOL.match(msg)
+        if m:
+            _set(ev, "bad_protocol", "failure", ip=m[2], port=m[3])
+            ev["fields"]["banner"] = m[1][:200]
             return
     elif first == "input_userauth_request:":
         m = _USERAUTH_REQ.match(msg)
@@ -228,7 +253,7 @@ def _pam_body(service: str, kind: str, rest: str, ev: dict[str, Any]) -> None:
     f["pam_service"] = service
     priv = service in ("sudo", "su", "su-l", "doas")
     if rest.startswith("authentication failure"):
-        _pam_failure_kv(rest, ev, "su" if service.startswith("su-") else service)
+        _pam_failure_kv(rest, ev, "su" if service == "su-l" else service)
         return
     if rest.startswith("session "):
         m = _PAM_SESSION.match(rest)
@@ -236,7 +261,7 @@ def _pam_body(service: str, kind: str, rest: str, ev: dict[str, Any]) -> None:
             target, by = m[2], m[3]
             if m[1] == "opened":
                 if priv and by:
-                    _set(ev, "su" if service.startswith("su") else service, "success", category=PRIV, user=by)
+                    _set(ev, "su" if service in ("su", "su-l") else service, "success", category=PRIV, user=by)
                     ev["fields"]["target_user"] = target
                 else:
                     _set(ev, "session_opened", "success", user=target)
@@ -245,6 +270,11 @@ def _pam_body(service: str, kind: str, rest: str, ev: dict[str, Any]) -> None:
             else:
                 _set(ev, "session_closed", None, category=PRIV if priv else AUTH, user=target)
             return
+    m = _PAM_MORE_BARE.match(rest)
+    if m:
+        _pam_failure_kv(m[2], ev, service)
+        ev["fields"]["count"] = int(m[1]) + 1 if len(m[1]) < 10 else None
+        return
     if rest.startswith("check pass; user unknown"):
         _set(ev, "unknown_user", "failure")
         return

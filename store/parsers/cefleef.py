@@ -10,19 +10,17 @@ import re
 from datetime import datetime
 from typing import Any
 
-from store.parsers.common import epoch_to_utc, ip_or_none, port_or_none
+from store.parsers.common import epoch_to_utc, ip_or_none, parse_iso, port_or_none
 
-_CEF_HEADER = re.compile(
-    r"CEF: ?(\d+(?:\.\d+)?)\|((?:[^|\\]|\\.)*)\|((?:[^|\\]|\\.)*)\|((?:[^|\\]|\\.)*)\|((?:[^|\\]|\\.)*)\|"
-    r"((?:[^|\\]|\\.)*)\|((?:[^|\\]|\\.)*)\|(.*)",
-    re.S,
-)
+_HDR = r"([^|\\]*(?:\\.[^|\\]*)*)\|"
+_CEF_HEADER = re.compile(r"CEF: ?(\d+(?:\.\d+)?)\|" + _HDR * 6 + r"(.*)", re.S)
 # A key is a run of key characters preceded by start or a space and followed by an '='. Key characters never
 # include '\', so an escaped "\=" inside a value can never end a key.
 _CEF_KEY = re.compile(r"(?:^|(?<= ))([A-Za-z0-9_.\-\[\]]+)=")
 _CEF_HEADER_UNESCAPE = re.compile(r"\\([|\\])")
 _CEF_VALUE_UNESCAPE = re.compile(r"\\([=\\nr|])")
-_LEEF_HEADER = re.compile(r"LEEF: ?([12]\.0)\|((?:[^|])*)\|([^|]*)\|([^|]*)\|([^|]*)\|(.*)", re.S)
+# Some LEEF 1.0 senders omit the pipe after the event id and go straight to the TAB-separated attributes.
+_LEEF_HEADER = re.compile(r"LEEF: ?([12]\.0)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|\t]*)(?:\||(?=\t)|$)(.*)", re.S)
 
 _CEF_WORD_SEVERITY = {"unknown": None, "low": 5, "medium": 4, "high": 3, "very-high": 2, "very high": 2}
 
@@ -163,8 +161,10 @@ def parse_leef(payload: str, ev: dict[str, Any], received_at: datetime) -> bool:
     ev["category"] = attrs_d.get("cat") or "security"
     ev["message"] = attrs_d.get("msg") or m[5]
     dev_time = attrs_d.get("devTime")
-    if dev_time and dev_time.isdigit():
-        ts = epoch_to_utc(int(dev_time))
+    if dev_time:
+        # Epoch millis, or a date whose pattern is in devTimeFormat; ISO-like ones are read directly.
+        ts = epoch_to_utc(int(dev_time)) if dev_time.isdigit() and len(dev_time) < 20 else parse_iso(
+            dev_time[:40], received_at)
         if ts is not None:
             ev["ts"] = ts
     fields = ev.get("fields") or {}

@@ -9,10 +9,8 @@ import ipaddress
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-MONTHS: dict[str, int] = {
-    m: i + 1
-    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
-}
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS: dict[str, int] = {m: i + 1 for i, m in enumerate(_MONTH_NAMES)}
 
 _ONE_DAY = timedelta(days=1)
 _IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
@@ -45,32 +43,45 @@ def level_severity(word: object) -> int | None:
     return sev
 
 
+_IP_SEEN: dict[str, bool] = {}
+
+
 def is_ip(s: str | None) -> bool:
-    """True for a dotted-quad IPv4 or an IPv6 address; cheap for the common IPv4 case."""
-    if not s or len(s) > 45:
+    """True for a dotted-quad IPv4 or an IPv6 address. Answers are cached: log lines repeat addresses."""
+    if not s:
+        return False
+    known = _IP_SEEN.get(s)
+    if known is not None:
+        return known
+    if len(s) > 45:
         return False
     if ":" not in s:
-        return _IPV4.fullmatch(s) is not None
-    try:
-        ipaddress.IPv6Address(s)
-    except ValueError:
-        return False
-    return True
+        ok = _IPV4.fullmatch(s) is not None
+    else:
+        try:
+            ipaddress.IPv6Address(s)
+            ok = True
+        except ValueError:
+            ok = False
+    if len(_IP_SEEN) >= 65536:
+        _IP_SEEN.clear()
+    _IP_SEEN[s] = ok
+    return ok
 
 
 def ip_or_none(s: str | None) -> str | None:
     return s if s and is_ip(s) else None
 
 
-def port_or_none(s: str | int | None) -> int | None:
+def port_or_none(s: object) -> int | None:
     """A TCP/UDP port from text or int; None when absent or out of range."""
-    if s is None:
+    if isinstance(s, str):
+        if s.isdigit() and len(s) <= 5:
+            n = int(s)
+            return n if n <= 65535 else None
         return None
     if isinstance(s, int) and not isinstance(s, bool):
         return s if 0 <= s <= 65535 else None
-    if isinstance(s, str) and s.isdigit() and len(s) <= 5:
-        n = int(s)
-        return n if n <= 65535 else None
     return None
 
 
@@ -118,13 +129,22 @@ def infer_year(month: int, day: int, hour: int, minute: int, second: int, receiv
     year's (a December line read on 1 January). A January line received in late December is next year's
     (the sender's clock runs slightly ahead across New Year).
     """
+    return infer_year_with_margin(month, day, hour, minute, second, received_at, micro)[0]
+
+
+def infer_year_with_margin(month: int, day: int, hour: int, minute: int, second: int, received_at: datetime,
+                           micro: int = 0) -> tuple[datetime | None, timedelta]:
+    """`infer_year`, plus how far `received_at` may move before the chosen year would change (for caches)."""
     tz = received_at.tzinfo or UTC
     year = received_at.year
     if month == 1 and received_at.month == 12:
         year += 1
+    margin = timedelta(0)
     try:
         ts = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
-        if ts - received_at > _ONE_DAY:
+        ahead = ts - received_at
+        margin = abs(ahead - _ONE_DAY)
+        if ahead > _ONE_DAY:
             ts = ts.replace(year=year - 1)
     except ValueError:
         # 29 Feb of a non-leap year: the event belongs to the most recent leap year before it.
@@ -135,8 +155,8 @@ def infer_year(month: int, day: int, hour: int, minute: int, second: int, receiv
             except ValueError:
                 continue
         else:
-            return None
-    return ts if tz is UTC else ts.astimezone(UTC)
+            return None, margin
+    return (ts if tz is UTC else ts.astimezone(UTC)), margin
 
 
 def epoch_to_utc(value: float) -> datetime | None:

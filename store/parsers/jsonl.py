@@ -28,6 +28,33 @@ USER_KEYS = ("user", "username", "user_name", "usr")
 ZABBIX_SEVERITY = {0: 6, 1: 6, 2: 4, 3: 3, 4: 2, 5: 1}
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite_float(text: str) -> float | str:
+    # 1e400 decodes to inf, which is not JSON either: keep the number's text.
+    v = float(text)
+    return v if v - v == 0 else text
+
+
+def _without_surrogates(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return _LONE_SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, list):
+        return [_without_surrogates(v) for v in obj]
+    if isinstance(obj, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in obj.items()}
+    return obj
+
+
+def _constant_as_text(name: str) -> str:
+    # NaN/Infinity are accepted by Python's decoder but are not JSON; keep them as text so `fields` stays valid.
+    return name
+
+
 def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """True if brackets nest deeper than `limit` (strings ignored). Cheap unless the line is bracket-heavy."""
     if text.count("{") + text.count("[") <= limit:
@@ -123,17 +150,22 @@ def _generic(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     return ev
 
 
+def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    v = parent.get(key)
+    return v if isinstance(v, dict) else {}
+
+
 def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     ev: dict[str, Any] = {"format": "wazuh", "category": "security"}
     ts = obj.get("timestamp")
     if isinstance(ts, str):
         ev["ts"] = parse_iso(ts, received_at)
-    agent = obj.get("agent") if isinstance(obj.get("agent"), dict) else {}
+    agent = _obj(obj, "agent")
     if isinstance(agent.get("name"), str):
         ev["host"] = agent["name"]
-    rule = obj.get("rule") if isinstance(obj.get("rule"), dict) else {}
-    decoder = obj.get("decoder") if isinstance(obj.get("decoder"), dict) else {}
-    data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+    rule = _obj(obj, "rule")
+    decoder = _obj(obj, "decoder")
+    data = _obj(obj, "data")
     if isinstance(rule.get("description"), str):
         ev["message"] = rule["description"]
     if isinstance(decoder.get("name"), str):
@@ -141,7 +173,8 @@ def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     level = rule.get("level")
     if isinstance(level, int) and not isinstance(level, bool):
         # Wazuh levels 0–15(16): ≥12 critical, ≥10 error, ≥7 warning, ≥4 notice, else info.
-        ev["severity"] = 2 if level >= 12 else 3 if level >= 10 else 4 if level >= 7 else 5 if level >= 4 else 6
+        ev["severity"] = (2 if level >= 12 else 3 if level >= 10 else 4 if level >= 7
+                          else 5 if level >= 4 else 6)
     ip = data.get("srcip")
     if isinstance(ip, str) and ip_or_none(ip):
         ev["src_ip"] = ip
@@ -154,7 +187,7 @@ def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     user = data.get("dstuser") or data.get("srcuser")
     if isinstance(user, str) and user:
         ev["user"] = user
-    groups = rule.get("groups") if isinstance(rule.get("groups"), list) else []
+    groups = rule["groups"] if isinstance(rule.get("groups"), list) else []
     gset = {g for g in groups if isinstance(g, str)}
     if gset & {"authentication_failed", "authentication_failures", "invalid_login"}:
         ev["category"], ev["outcome"] = "authentication", "failure"
@@ -203,8 +236,9 @@ def _zabbix(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         sev = obj.get("severity")
         if isinstance(sev, int) and sev in ZABBIX_SEVERITY:
             ev["severity"] = ZABBIX_SEVERITY[sev]
-        if isinstance(hosts, list) and hosts and isinstance(hosts[0], dict):
-            h = hosts[0].get("host")
+        if isinstance(hosts, list) and hosts:
+            # Zabbix 5.0+ exports {host, name} objects; 4.x exported visible names as plain strings.
+            h = hosts[0].get("host") if isinstance(hosts[0], dict) else hosts[0]
             if isinstance(h, str):
                 ev["host"] = h
         ev["outcome"] = "failure"
@@ -245,9 +279,12 @@ class JsonLinesParser:
             return {"format": "json", "message": text,
                     "parse_error": f"JSON nested deeper than {MAX_DEPTH} levels; stored raw"}
         try:
-            obj = json.loads(s)
+            obj = json.loads(s, parse_constant=_constant_as_text, parse_float=_finite_float)
         except (ValueError, RecursionError) as exc:
             return {"format": "json", "message": text, "parse_error": f"invalid JSON ({exc}); stored raw"}
+        if _SURROGATE_ESCAPE.search(s):
+            # "\udc80" decodes to a lone surrogate, which cannot be stored as UTF-8 text downstream.
+            obj = _without_surrogates(obj)
         if not isinstance(obj, dict):
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)

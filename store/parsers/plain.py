@@ -48,9 +48,10 @@ _BGL = re.compile(
     r"(\S+) (\w+) (\w+) (\w+) ?"
 )
 _THUNDERBIRD = re.compile(r"(\S+) (\d{9,10}) (\d{4})\.(\d\d)\.(\d\d) (\S+) (?=[A-Z][a-z]{2} {1,2}\d)")
+_HEALTHAPP = re.compile(r"(\d{4})(\d\d)(\d\d)-(\d{1,2}):(\d{1,2}):(\d{1,2}):(\d{1,3})\|([^|]*)\|(\d+)\|")
+_PROXIFIER = re.compile(r"\[(\d\d)\.(\d\d) (\d\d):(\d\d):(\d\d)\] (\S+)(?: \*\d+)? - ")
 _ANDROID = re.compile(r"(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3}) +(\d+) +(\d+) ([VDIWEFA]) ([^:]*?): ")
 
-_syslog = SyslogParser()
 
 
 def _frac(s: str | None) -> int:
@@ -70,6 +71,9 @@ class PlainParser:
     name = "plain"
     # Never promoted to the front of a chain: it would shadow the specific parsers behind it.
     fallback = True
+
+    def __init__(self) -> None:
+        self._syslog = SyslogParser()
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         if not text:
@@ -153,6 +157,12 @@ class PlainParser:
             ts = _dt(2000 + int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), 0, received_at)
             if ts is not None:
                 return self._tail(text, m.end(), ts, "plain", received_at)
+        m = _HEALTHAPP.match(text)
+        if m:
+            ts = _dt(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), int(m[7]) * 1000,
+                     received_at)
+            return {"format": "plain", "ts": ts, "app": m[8] or None, "pid": int(m[9]) if len(m[9]) < 19 else None,
+                    "message": text[m.end():]}
         m = _ANDROID.match(text)
         if m:
             ts = infer_year(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), received_at,
@@ -166,7 +176,11 @@ class PlainParser:
     def _apache_error(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         m = _APACHE_ERR.match(text)
         if m is None:
-            return None
+            p = _PROXIFIER.match(text)
+            if p is None:
+                return None
+            ts = infer_year(int(p[1]), int(p[2]), int(p[3]), int(p[4]), int(p[5]), received_at)
+            return {"format": "plain", "ts": ts, "app": p[6], "message": text[p.end():]}
         month = MONTHS.get(m[1])
         ts = None
         if month is not None:
@@ -185,9 +199,9 @@ class PlainParser:
             ip = ip_or_none(m[11])
             if ip:
                 ev["src_ip"] = ip
-                p = port_or_none(m[12])
-                if p is not None:
-                    ev["src_port"] = p
+                port = port_or_none(m[12])
+                if port is not None:
+                    ev["src_port"] = port
         ev["fields"] = fields
         return ev
 
@@ -208,9 +222,9 @@ class PlainParser:
             return ev
         m = _THUNDERBIRD.match(text)
         if m:
-            inner = _syslog.parse(text[m.end():], received_at)
+            inner = self._syslog.parse(text[m.end():], received_at)
             if inner is None:
-                return None
+                inner = {"message": text[m.end():]}
             # The record's epoch carries the year the syslog part lacks.
             ts = epoch_to_utc(int(m[2]))
             inner["ts"] = ts or inner.get("ts")

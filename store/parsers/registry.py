@@ -1,10 +1,16 @@
-"""The set of known line formats and the default order a new source tries them in."""
+"""The set of known line formats, their lookup names, and the order a new source tries them in."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
+
+from store.parsers.access import AccessLogParser
+from store.parsers.cefleef import CefLeefParser
+from store.parsers.jsonl import JsonLinesParser
+from store.parsers.plain import PlainParser
+from store.parsers.syslog import SyslogParser
 
 
 class Parser(Protocol):
@@ -12,28 +18,34 @@ class Parser(Protocol):
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         """Event fields if this parser understands `text`, else None. May set `parse_error` for a line it
-        recognises but cannot fully read (e.g. truncated JSON)."""
+        recognises but cannot fully read (e.g. truncated JSON). Must never raise on any `str`."""
         ...
 
 
-class PlainParser:
-    """Fallback for any line that has a leading ISO-8601 timestamp; everything else is unrecognised."""
+# Each chain builds its own instances (parsers keep small per-source caches); PARSERS holds one shared
+# instance of each for one-off use by tools and tests.
+FACTORIES: dict[str, Callable[[], Parser]] = {
+    "syslog": SyslogParser,
+    "access": AccessLogParser,
+    "json": lambda: JsonLinesParser("json"),
+    "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
+    "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
+    "cefleef": CefLeefParser,
+    "plain": PlainParser,
+}
+PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
+# Other names a source config may use as its hint.
+ALIASES: dict[str, str] = {
+    "rfc5424": "syslog", "rfc3164": "syslog", "auth": "syslog", "sshd": "syslog",
+    "apache": "access", "nginx": "access", "combined": "access", "common": "access",
+    "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
+}
+# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
+DEFAULT_ORDER: list[str] = ["syslog", "access", "json", "cefleef", "plain"]
 
-    name = "plain"
-    _iso = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\s+(.*)$")
 
-    def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
-        m = self._iso.match(text)
-        if not m:
-            return None
-        try:
-            ts = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=received_at.tzinfo)
-        return {"ts": ts, "message": m.group(2)}
-
-
-PARSERS: dict[str, Parser] = {"plain": PlainParser()}
-DEFAULT_ORDER: list[str] = ["plain"]
+def resolve(name: str) -> str | None:
+    """Canonical parser name for a hint, or None if unknown."""
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    return key if key in PARSERS else None

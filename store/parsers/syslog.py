@@ -8,26 +8,30 @@ hottest parser (syslog-over-file is the most common input), so it is one regex a
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from store.parsers.auth import extract_auth, wants_auth
 from store.parsers.cefleef import parse_payload
-from store.parsers.common import MONTHS, infer_year, parse_iso
+from store.parsers.common import MONTHS, infer_year_with_margin, parse_iso
 
 _BSD = re.compile(
     r"(?:<(\d{1,3})>)?"
-    r"(?:([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?"
-    r"|(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?))"
+    r"(?:(([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?)"
+    r"|(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?))"
     r" +(?:([^\s\[\]]*[^\s:\[\]]) +)?"  # host: optional, never ends in ':' (then it is the tag)
     r"([^\s\[:]{1,128})(?:\[([^\]\s]{0,128})\])?(:)? ?(.*)",
     re.S,
 )
+# File lines whose tag contains spaces ("Microsoft Word[14463]:", "syslogd 1.4.1:"), tried from the tag on.
+_SPACED_TAG = re.compile(r"([^\[:]{1,64}?)(?:\[(\d{1,10})\])?: ?(.*)", re.S)
 _PRI = re.compile(r"<(\d{1,3})>")
 _R5424 = re.compile(r"<(\d{1,3})>1 (\S{1,64}) (\S{1,255}) (\S{1,48}) (\S{1,128}) (\S{1,32}) ")
 _SD_ELEMENT = re.compile(r'\[([^\s\]="]{1,64})((?: +[^\s\]="]{1,32}="(?:[^"\\]|\\.)*")*) *\]', re.S)
 _SD_PARAM = re.compile(r'([^\s\]="]{1,32})="((?:[^"\\]|\\.)*)"', re.S)
 _SD_UNESCAPE = re.compile(r'\\(["\\\]])')
+_ONE_HOUR = timedelta(hours=1)
+_MISSING = object()
 
 
 def _pri(ev: dict[str, Any], pri: str) -> bool:
@@ -58,9 +62,48 @@ def parse_structured_data(sd: str) -> tuple[dict[str, dict[str, str]], str] | No
 
 
 class SyslogParser:
-    """RFC 5424 and RFC 3164-as-emitted, with or without PRI; auth and CEF/LEEF payloads extracted."""
+    """RFC 5424 and RFC 3164-as-emitted, with or without PRI; auth and CEF/LEEF payloads extracted.
+
+    Keeps a small cache of timestamp text → datetime (a file has many lines per second). Year inference
+    depends on `received_at`, so the cache is only valid within one hour of receive time and is only
+    filled when the inferred year cannot change within that hour. One instance per chain (not shared
+    between threads).
+    """
 
     name = "syslog"
+
+    def __init__(self) -> None:
+        self._ra: datetime | None = None
+        self._ra_key: tuple[object, ...] = ()
+        self._ts_cache: dict[str, datetime | None] = {}
+
+    def _timestamp(self, received_at: datetime, bsd: str | None, mon: str | None, day: str, hh: str, mi: str,
+                   ss: str, frac: str | None, iso: str | None) -> datetime | None:
+        if received_at is not self._ra:
+            self._ra = received_at
+            key = (received_at.year, received_at.month, received_at.day, received_at.hour, received_at.tzinfo)
+            if key != self._ra_key:
+                self._ra_key = key
+                self._ts_cache.clear()
+        if iso is not None:
+            ts = self._ts_cache.get(iso, _MISSING)
+            if ts is _MISSING:
+                ts = parse_iso(iso, received_at)
+                if len(self._ts_cache) < 4096:
+                    self._ts_cache[iso] = ts
+            return ts  # type: ignore[return-value]
+        ts = self._ts_cache.get(bsd, _MISSING)  # type: ignore[arg-type]
+        if ts is not _MISSING:
+            return ts  # type: ignore[return-value]
+        month = MONTHS.get(mon) if mon else None
+        if month is None:
+            return None
+        ts, margin = infer_year_with_margin(month, int(day), int(hh), int(mi), int(ss), received_at,
+                                            int(frac.ljust(6, "0")) if frac else 0)
+        # Cache only when the year cannot flip for another receive time in the same hour.
+        if margin > _ONE_HOUR and len(self._ts_cache) < 4096:
+            self._ts_cache[bsd] = ts  # type: ignore[index]
+        return ts
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         if not text:
@@ -77,40 +120,37 @@ class SyslogParser:
             if c == "<":
                 return self._pri_only(text, received_at)
             return None
-        pri, mon, colon = m[1], m[2], m[12]
-        if pri is None and colon is None and m[11] is None:
+        pri, bsd, mon, day, hh, mi, ss, frac, iso, host, app, pid, colon, msg = m.groups()
+        if pri is None and colon is None and pid is None:
             # A file line without PRI must look like "host tag:"/"tag[pid]"; otherwise it is plain text.
-            return None
+            mt = _SPACED_TAG.match(text, m.start(11))
+            if mt is None:
+                return None
+            app, pid, msg = mt[1], mt[2], mt[3]
         ev: dict[str, Any] = {"format": "rfc3164"}
         if pri is not None and not _pri(ev, pri):
             return self._pri_only(text, received_at)
-        if mon is not None:
-            month = MONTHS.get(mon)
-            if month is None:
-                return None if pri is None else self._pri_only(text, received_at)
-            frac = m[7]
-            ev["ts"] = infer_year(month, int(m[3]), int(m[4]), int(m[5]), int(m[6]), received_at,
-                                  int(frac.ljust(6, "0")) if frac else 0)
-        else:
-            ev["ts"] = parse_iso(m[8], received_at)
-        host = m[9]
+        if mon is not None and mon not in MONTHS:
+            return None if pri is None else self._pri_only(text, received_at)
+        ev["ts"] = self._timestamp(received_at, bsd, mon, day, hh, mi, ss, frac, iso)
         if host is not None:
             ev["host"] = host
-        app = m[10]
         ev["app"] = app
-        pid = m[11]
         if pid:
             if pid.isdigit() and len(pid) < 19:
                 ev["pid"] = int(pid)
             else:
                 ev["fields"] = {"procid": pid}
-        msg = m[13]
         if msg and msg[0] == " ":
             msg = msg.lstrip(" ")
         ev["message"] = msg
-        if app == "CEF" or app == "LEEF":
-            if colon and parse_payload(app + ":" + msg, ev, received_at):
+        if (app == "CEF" or app == "LEEF") and colon:
+            # "host CEF:0|…" reads as a tag "CEF"; the payload is the tag plus the message.
+            payload = app + ":" + msg
+            if parse_payload(payload, ev, received_at):
                 ev["app"] = None
+            else:
+                ev["message"] = payload
             return ev
         if wants_auth(app, msg):
             extract_auth(app, msg, ev)
@@ -137,9 +177,9 @@ class SyslogParser:
         if not _pri(ev, m[1]):
             return None
         ts, host, app, procid, msgid = m[2], m[3], m[4], m[5], m[6]
-        problems = []
+        problems: list[str] = []
         if ts != "-":
-            t = parse_iso(ts, received_at)
+            t = self._timestamp(received_at, None, None, "", "", "", "", None, ts)
             if t is None:
                 problems.append(f"bad RFC 5424 timestamp {ts[:40]!r}")
             ev["ts"] = t
