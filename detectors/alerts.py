@@ -18,7 +18,7 @@ from store.schema import ALERT_STATUSES, SEVERITIES, severity_rank
 # Rules and Sigma have no probability; a fixed score per severity keeps the `score` column comparable.
 SEVERITY_SCORE: dict[str, float] = {"low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
 CLOSED_STATUSES: frozenset[str] = frozenset({"resolved", "false_positive"})
-# Allowed analyst transitions: new → acknowledged → resolved | false_positive (closing straight from new is fine).
+# Analyst transitions: new → acknowledged → resolved | false_positive (closing straight from new is fine).
 STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"acknowledged", "resolved", "false_positive"}),
     "acknowledged": frozenset({"resolved", "false_positive"}),
@@ -163,7 +163,9 @@ class AlertGrouper:
         key = (hit.detector, hit.rule_id, hit.entity)
         first = hit.first_ts or hit.ts
         group = self._open.get(key)
-        if group is not None and (hit.ts - group.last_seen > self.window or group.first_seen - first > self.window):
+        too_late = group is not None and hit.ts - group.last_seen > self.window
+        too_early = group is not None and group.first_seen - first > self.window
+        if group is not None and (too_late or too_early):
             self._drop(key)
             group = None
         if group is None:
@@ -195,7 +197,8 @@ class AlertGrouper:
         self._dirty[group.alert_id] = group
         return group
 
-    def _start(self, key: tuple[str, str, str], hit: Hit, first: datetime, now: datetime | None) -> AlertGroup:
+    def _start(self, key: tuple[str, str, str], hit: Hit, first: datetime,
+               now: datetime | None) -> AlertGroup:
         if len(self._open) >= self.max_open:
             oldest = min(self._open, key=lambda k: self._open[k].last_seen)
             self._drop(oldest)

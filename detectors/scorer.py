@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 _UPSERT_COLS = AlertUpdate.UPSERT_COLUMNS
 _UPDATABLE = [c for c in _UPSERT_COLS if c not in ("alert_id", "created_at")]
+_QUOTED = ", ".join(f'"{c}"' for c in _UPSERT_COLS)
 UPSERT_SQL = (
-    f"INSERT INTO alerts ({', '.join(f'{c!r}'.replace(chr(39), chr(34)) for c in _UPSERT_COLS)}) "
+    f"INSERT INTO alerts ({_QUOTED}) "
     f"VALUES ({', '.join('?' for _ in _UPSERT_COLS)}) "
     "ON CONFLICT (alert_id) DO UPDATE SET "
     + ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATABLE)
@@ -79,24 +80,26 @@ class Scorer:
     # -- start-up ----------------------------------------------------------------------------------
     def resume(self, con: Any) -> None:
         """Continue alert ids after the stored maximum and re-open recent groups that are not closed."""
-        row = con.execute("SELECT max(alert_id), max(last_seen) FROM alerts").fetchone()
-        max_id, latest = (row or (None, None))
+        # Timestamps travel as epoch microseconds: DuckDB needs pytz to hand out TIMESTAMPTZ values.
+        row = con.execute("SELECT max(alert_id), epoch_us(max(last_seen)) FROM alerts").fetchone()
+        max_id, latest_us = (row or (None, None))
         with self._lock:
             self.grouper.next_id = max(self.grouper.next_id, int(max_id or 0) + 1)
-            if latest is not None:
-                since = latest - self.config.window
+            if latest_us is not None:
+                since = _from_us(latest_us) - self.config.window
                 rows = con.execute(
-                    "SELECT alert_id, created_at, first_seen, last_seen, detector, rule_id, entity, severity, "
-                    "score, title, why, host, category, model_version, count, event_ids FROM alerts "
-                    "WHERE status NOT IN ('resolved', 'false_positive') AND last_seen >= ? "
-                    "ORDER BY alert_id",
+                    "SELECT alert_id, epoch_us(created_at), epoch_us(first_seen), epoch_us(last_seen), "
+                    "detector, rule_id, entity, severity, score, title, why, host, category, model_version, "
+                    "count, event_ids FROM alerts WHERE status NOT IN ('resolved', 'false_positive') "
+                    "AND last_seen >= ? ORDER BY alert_id",
                     [since],
                 ).fetchall()
                 half = self.grouper.half_cap
                 for r in rows:
                     ids = list(r[15] or [])
                     g = AlertGroup(
-                        alert_id=int(r[0]), created_at=r[1], first_seen=r[2] or r[3], last_seen=r[3],
+                        alert_id=int(r[0]), created_at=_from_us(r[1]), first_seen=_from_us(r[2] or r[3]),
+                        last_seen=_from_us(r[3]),
                         detector=r[4], rule_id=r[5] or "", entity=r[6] or "", severity=r[7],
                         score=float(r[8] or 0.0), title=r[9] or "", why=r[10] or "", host=r[11],
                         category=r[12], model_version=r[13], count=int(r[14] or len(ids)),
@@ -145,7 +148,8 @@ class Scorer:
             first = min((times[e] for e in m.event_ids if e in times), default=ts)
             out.append(Hit(
                 detector=m.detector, rule_id=m.detector, entity=m.entity, severity=m.severity,
-                title=m.title or f"Anomalous activity ({m.detector})", why=m.why, event_ids=tuple(m.event_ids),
+                title=m.title or f"Anomalous activity ({m.detector})", why=m.why,
+                event_ids=tuple(m.event_ids),
                 ts=ts, first_ts=first, score=m.score, host=m.host, category=m.category,
                 model_version=m.model_version,
             ))
@@ -197,6 +201,10 @@ class Scorer:
         if status in CLOSED_STATUSES:
             with self._lock:
                 self.grouper.close(alert_id)
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
 
 
 def _event_times(batch: pa.RecordBatch) -> pa.Array:

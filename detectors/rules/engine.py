@@ -86,10 +86,11 @@ class _EntityState:
 
 
 def entity_of(rule: Rule, ev: Ev) -> str | None:
+    """`column=value` for the rule's entity; the host stands in when the line does not name one."""
     value = getattr(ev, rule.entity, None)
-    if not value:
-        return None
-    return f"{rule.entity}={value}"
+    if value:
+        return f"{rule.entity}={value}"
+    return f"host={ev.host}" if ev.host else None
 
 
 class RuleEngine:
@@ -196,7 +197,8 @@ class RuleEngine:
                 key = str(value) if value else ""
                 if not key:
                     continue
-            w.events.append((ev.ts, ev.event_id, key))
+            for _ in range(ev.weight):
+                w.events.append((ev.ts, ev.event_id, key))
             cutoff = ev.ts - rule.window
             while w.events and w.events[0][0] < cutoff:
                 w.events.popleft()
@@ -209,7 +211,7 @@ class RuleEngine:
             if (rule.severity_of and rule.severity_of(ev)) and sev != "critical":
                 sev = rule.severity_of(ev) or sev
             if not w.fired:
-                ids = tuple(e[1] for e in w.events if e[1] not in w.cited)
+                ids = tuple(dict.fromkeys(e[1] for e in w.events if e[1] not in w.cited))
                 first = w.events[0][0]
             else:
                 ids = (ev.event_id,) if ev.event_id not in w.cited else ()
@@ -221,7 +223,7 @@ class RuleEngine:
             if ids:
                 out.append(self._hit(rule, ev, entity, ids, sev, count, first))
         # An entity that went quiet for a whole window must cross the threshold again to fire.
-        for entity, w in state.items.items():
+        for w in state.items.values():
             if w.fired and w.events and evs and evs[-1].ts - w.events[-1][0] > rule.window:
                 w.fired, w.cited = False, set()
         return out
@@ -237,7 +239,8 @@ class RuleEngine:
                 continue
             if rule.match(ev):
                 w = fails.get(entity)
-                w.events.append((ev.ts, ev.event_id, rule.count_key(ev) if rule.count_key else ""))
+                for _ in range(ev.weight):
+                    w.events.append((ev.ts, ev.event_id, rule.count_key(ev) if rule.count_key else ""))
                 while len(w.events) > 1000:
                     w.events.popleft()
             elif rule.after(ev):
@@ -251,7 +254,7 @@ class RuleEngine:
                 if sev is None:
                     continue
                 sev = (rule.severity_of(ev) if rule.severity_of else None) or sev
-                ids = tuple(e[1] for e in recent[-50:]) + (ev.event_id,)
+                ids = tuple(dict.fromkeys(e[1] for e in recent[-50:])) + (ev.event_id,)
                 out.append(self._hit(rule, ev, entity, ids, sev, count, recent[0][0]))
                 del fails.items[entity]  # the run is consumed: one alert per compromise
         return out

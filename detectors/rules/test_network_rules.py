@@ -1,0 +1,27 @@
+"""Network-device rules on real lines from wazuh-ruleset's cisco_ios.ini and cisco_asa.ini tests (GPL-2.0,
+wazuh/wazuh-ruleset @908c90b): IDS signatures and device login failures, and a benign device line."""
+
+from __future__ import annotations
+
+from detectors.rules.conftest import by_rule, run_rules
+
+IPS = ("Sep  1 10:25:29 10.10.10.1 %IPS-4-SIGNATURE: Sig:3051 Subsig:1 Sev:4 TCP Connection Window Size DoS "
+       "[192.168.100.11:51654 -> 10.10.10.10:4444]")
+LAND = "%ASA-2-106017: Deny IP due to Land Attack from 193.17.108.1 to 193.17.108.1"
+LOGIN = '%ASA-6-605004: Login denied from 192.168.2.10/32597 to outside:192.168.2.14/ssh for user "root"'
+BENIGN = "%ASA-5-111008: User 'enable_15' executed the 'write memory' command."
+
+
+def test_ids_signature_is_high_and_names_the_attacker():
+    hits = by_rule(run_rules([IPS, LAND]), "net.ids_signature")
+    assert {(h.entity, h.severity) for h in hits} == {("src_ip=192.168.100.11", "high"),
+                                                      ("src_ip=193.17.108.1", "high")}
+
+
+def test_device_login_failure_is_medium():
+    hits = by_rule(run_rules([LOGIN]), "auth.device_login_failure")
+    assert [(h.entity, h.severity) for h in hits] == [("src_ip=192.168.2.10", "medium")]
+
+
+def test_routine_device_message_raises_nothing():
+    assert not run_rules([BENIGN])
