@@ -1,5 +1,5 @@
 """File identity for the tailer: a sha256 of a file's first ≤ 1 KiB (decompressed for gzip), and an index of
-known checkpoints that finds the one a file's head matches, so renamed, copied or gzipped files are not re-read.
+known checkpoints that finds the one a file's head matches, so renamed, copied, gzipped files are not re-read.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def read_gzip_head(stream: gzip.GzipFile, size: int = FP_BYTES) -> bytes:
 
 
 class CheckpointIndex:
-    """Checkpoints keyed by fingerprint. A file matches a checkpoint when the sha256 of its first `fp_len` bytes
-    equals the checkpoint's fingerprint; the longest matching prefix wins (the most specific identity)."""
+    """Checkpoints keyed by fingerprint. A file matches a checkpoint when the sha256 of its first `fp_len`
+    bytes equals the checkpoint's fingerprint; the longest matching prefix wins."""
 
     def __init__(self, checkpoints: Iterable[FileCheckpoint] = ()) -> None:
         self._by_fp: dict[str, FileCheckpoint] = {}
