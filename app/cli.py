@@ -274,7 +274,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     cfg = _load(args)
     store = open_store(args.db, cfg, read_only=True)
     try:
-        result = export_range(store.cursor(), args.table, args.format, Path(args.out), args.since, args.until)
+        result = export_range(store.cursor(), args.table, args.format, Path(args.out), args.since, args.until,
+                              site=cfg.sources.site or None)
     except ExportError as exc:
         print(f"vigil export: {exc}", file=sys.stderr)
         return EXIT_ERROR

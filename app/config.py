@@ -38,6 +38,8 @@ class SourcesConfig:
     watch: list[str] = field(default_factory=list)  # files, globs, directories
     listen: list[str] = field(default_factory=list)  # udp://, tcp://, tls:// URLs
     poll_interval: float = 1.0
+    rotate_wait: float = 5.0  # keep reading a rotated-away file this long for late writes
+    close_inactive: float = 300.0  # close a file handle idle this long (re-opened when it grows)
     site: str = ""  # site id stamped on events (multi-site setups)
 
 

@@ -206,10 +206,14 @@ class Engine:
             self.scorer_thread.start()
         from app.wiring import build_sources
 
-        self.sources = build_sources(self) + self._extra_sources
-        for src in self.sources:
-            src.start(self.submit)
         self._started = True
+        try:
+            self.sources = build_sources(self) + self._extra_sources
+            for src in self.sources:
+                src.start(self.submit)
+        except BaseException:
+            self.stop()  # a bad --listen/--forward URL must not leave threads and the store open
+            raise
         self._housekeeping.start()
         return self
 
@@ -279,8 +283,10 @@ class Engine:
                     scorer["models"] = self.models.state()
                 except Exception as exc:
                     scorer["models"] = {"mode": "error", "error": str(exc)}
+        # Events landed straight from other sites (NATS) do not pass through the local pipeline.
+        landed = sum(int(s.get("events", 0) or 0) for s in sources if s.get("kind") == "nats")
         return EngineStatus(
-            events_total=st.events,
+            events_total=st.events + landed,
             events_per_s=rate,
             lines_total=st.lines,
             parse_errors=st.parse_errors,

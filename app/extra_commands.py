@@ -24,6 +24,12 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
     p.set_defaults(handler=_cmd_eval)
 
+    p = sub.add_parser("import", help="load a Parquet archive written by `vigil export` (verified, each "
+                       "partition once)")
+    add_common(p)
+    p.add_argument("dir", metavar="DIR", help="the archive directory (holds manifest.json)")
+    p.set_defaults(handler=_cmd_import)
+
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     import os
@@ -33,3 +39,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.data:
         os.environ["VIGIL_DATASETS"] = args.data
     return evaluation.run(args.dataset, args)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from app.config import load_config
+    from app.storage import open_store
+    from store.archive import ArchiveError, import_archive
+
+    store = open_store(args.db, load_config(args.config))
+    try:
+        res = import_archive(store.con, Path(args.dir))
+    except ArchiveError as exc:
+        print(f"vigil import: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    for name, problem in res.refused:
+        print(f"vigil import: refused {name}: {problem}", file=sys.stderr)
+    print(f"vigil import: {res.imported} of {res.partitions} partition(s) loaded ({res.rows:,} rows, "
+          f"{res.duplicates:,} already present), {res.already} imported before, {len(res.refused)} refused",
+          file=sys.stderr)
+    return 1 if res.refused else 0

@@ -17,6 +17,8 @@ def component_migrations() -> dict[str, Sequence[Migration]]:
     for component, module, name in (
         ("detectors", "detectors.storage", "TEMPLATE_MIGRATIONS"),
         ("playbooks", "playbooks.storage", "PLAYBOOK_MIGRATIONS"),
+        ("forward", "store.forward", "FORWARD_MIGRATIONS"),
+        ("archive", "store.archive", "ARCHIVE_MIGRATIONS"),
     ):
         try:
             found[component] = getattr(importlib.import_module(module), name)

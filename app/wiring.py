@@ -23,7 +23,8 @@ def build_sources(engine: Engine) -> list[Source]:
         from store.sources.files import FileTailer
 
         sources.append(
-            FileTailer(list(cfg.watch), engine.store.load_checkpoints(), poll_interval=cfg.poll_interval)
+            FileTailer(list(cfg.watch), engine.store.load_checkpoints(), poll_interval=cfg.poll_interval,
+                       rotate_wait=cfg.rotate_wait, close_inactive=cfg.close_inactive)
         )
     if cfg.listen:
         from store.sources.listeners import open_listener

@@ -10,6 +10,7 @@ import time
 
 SECTIONS = [
     ("Ingest: file → committed rows", "bench.bench_ingest", "run", {}),
+    ("Forward: site → NATS JetStream → central", "bench.bench_forward", "run", {}),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -69,14 +70,25 @@ class FeatureVocabulary:
         counts = self.lookup_counts(template_ids)
         return -np.log10((counts + 0.5) / (self.total + 1.0))
 
-    def lookup_counts(self, template_ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(template_ids, dtype=np.int64)
-        if not self.counts:
-            return np.zeros(len(ids), dtype=np.float64)
+    @cached_property
+    def _count_table(self) -> tuple[np.ndarray, np.ndarray]:
         known = np.fromiter(self.counts.keys(), dtype=np.int64, count=len(self.counts))
         vals = np.fromiter(self.counts.values(), dtype=np.float64, count=len(self.counts))
         order = np.argsort(known)
-        known, vals = known[order], vals[order]
+        return known[order], vals[order]
+
+    @cached_property
+    def _column_table(self) -> tuple[np.ndarray, np.ndarray]:
+        cols = np.asarray(self.columns, dtype=np.int64)
+        order = np.argsort(cols)
+        return cols[order], order
+
+    def lookup_counts(self, template_ids: np.ndarray) -> np.ndarray:
+        """Training occurrences of each template (0 for templates the vocabulary has never seen)."""
+        ids = np.asarray(template_ids, dtype=np.int64)
+        if not self.counts:
+            return np.zeros(len(ids), dtype=np.float64)
+        known, vals = self._count_table
         pos = np.clip(np.searchsorted(known, ids), 0, len(known) - 1)
         return np.where(known[pos] == ids, vals[pos], 0.0)
 
@@ -86,10 +98,8 @@ class FeatureVocabulary:
         other = len(self.columns)
         if not self.columns:
             return np.full(len(ids), other, dtype=np.int64)
-        cols = np.asarray(self.columns, dtype=np.int64)
-        order = np.argsort(cols)
-        sorted_cols = cols[order]
-        pos = np.clip(np.searchsorted(sorted_cols, ids), 0, len(cols) - 1)
+        sorted_cols, order = self._column_table
+        pos = np.clip(np.searchsorted(sorted_cols, ids), 0, len(sorted_cols) - 1)
         return np.where(sorted_cols[pos] == ids, order[pos], other).astype(np.int64)
 
     def to_json(self) -> str:

@@ -1,4 +1,5 @@
-"""Exports of a time range: Parquet partitioned by day (ZSTD), CSV or JSONL, via DuckDB's COPY."""
+"""Exports of a time range: Parquet archives (site/day partitions, ZSTD, manifest — see store/archive.py), or
+a single CSV / JSONL file, via DuckDB's COPY."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class ExportResult:
     files: int
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
+def parse_time(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
     try:
@@ -31,12 +32,24 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+_parse_time = parse_time  # the name the first version exported
+
+
 def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path,
-                 since: str | None, until: str | None) -> ExportResult:
+                 since: str | None, until: str | None, *, site: str | None = None) -> ExportResult:
+    """Export `table` rows in [since, until). Parquet writes an archive directory with a manifest that
+    `vigil import` verifies; `site` (default: the hostname) is stamped on rows that have none."""
     if table not in ("events", "alerts"):
         raise ExportError(f"unknown table {table!r}")
+    if fmt == "parquet":
+        from store.archive import export_archive
+
+        res = export_archive(con, out, table=table, since=since, until=until, site=site)
+        return ExportResult(res.rows, res.path, res.files)
+    if fmt not in ("csv", "jsonl"):
+        raise ExportError(f"unknown format {fmt!r}")
     tcol = "coalesce(ts, received_at)" if table == "events" else "last_seen"
-    t0, t1 = _parse_time(since, "since"), _parse_time(until, "until")
+    t0, t1 = parse_time(since, "since"), parse_time(until, "until")
     where, params = ["TRUE"], []
     if t0:
         where.append(f"{tcol} >= ?")
@@ -44,24 +57,11 @@ def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path
     if t1:
         where.append(f"{tcol} < ?")
         params.append(t1)
-    select = f"SELECT *, CAST({tcol} AS DATE) AS day FROM {table} WHERE {' AND '.join(where)}"
-    row = con.execute(f"SELECT count(*) FROM ({select})", params).fetchone()
+    plain = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY {tcol}"
+    row = con.execute(f"SELECT count(*) FROM ({plain})", params).fetchone()
     rows = int(row[0]) if row else 0
-    if fmt == "parquet":
-        if out.exists() and any(out.iterdir()):
-            raise ExportError(f"{out} is not empty; choose a new directory")
-        out.mkdir(parents=True, exist_ok=True)
-        target = str(out).replace("'", "''")
-        con.execute(f"COPY ({select}) TO '{target}' (FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd, "
-                    "FILENAME_PATTERN 'part_{uuid}')", params)
-        files = len(list(out.rglob("*.parquet")))
-    elif fmt in ("csv", "jsonl"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        target = str(out).replace("'", "''")
-        opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
-        plain = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY {tcol}"
-        con.execute(f"COPY ({plain}) TO '{target}' ({opts})", params)
-        files = 1
-    else:
-        raise ExportError(f"unknown format {fmt!r}")
-    return ExportResult(rows, out, files)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    target = str(out).replace("'", "''")
+    opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
+    con.execute(f"COPY ({plain}) TO '{target}' ({opts})", params)
+    return ExportResult(rows, out, 1)

@@ -131,6 +131,7 @@ class PipelineStats:
     parse_errors: int = 0
     batches: int = 0
     queued_batches: int = 0
+    abandoned: int = 0
 
 
 class IngestPipeline:
@@ -155,6 +156,7 @@ class IngestPipeline:
         self._batch_seconds = batch_seconds
         self._queue: queue.Queue[LineBatch | threading.Event] = queue.Queue(maxsize=queue_batches)
         self._stop = threading.Event()
+        self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vigil-pipeline", daemon=True)
         self._chains: dict[tuple[str, str | None], ParserChain] = {}
         self.stats = PipelineStats()
@@ -191,6 +193,9 @@ class IngestPipeline:
     def _run(self) -> None:
         builder = EventBatchBuilder()
         while True:
+            if self._abandon.is_set():
+                self._count_abandoned(builder)
+                return
             wait = 0.2
             if builder.started is not None:
                 wait = max(0.0, builder.started + self._batch_seconds - time.monotonic())
@@ -217,7 +222,6 @@ class IngestPipeline:
     def _parse_into(self, builder: EventBatchBuilder, lb: LineBatch) -> None:
         if builder.started is None:
             builder.started = time.monotonic()
-            builder.first_id = self._next_id
         key = (lb.source, lb.format_hint)
         chain = self._chains.get(key)
         if chain is None:
@@ -233,7 +237,6 @@ class IngestPipeline:
         errors = sum(1 for e in events if e.get("parse_error"))
         n = len(events)
         builder.extend(events, received, lb.source, lb.peers, lb.site)
-        self._next_id += n
         if lb.checkpoint is not None:
             builder.add_checkpoint(lb.checkpoint)
         with self._lock:
@@ -244,9 +247,18 @@ class IngestPipeline:
             src["parse_errors"] += errors
             src["bytes"] += sum(map(len, lb.lines))
 
+    def reserve_event_ids(self, n: int) -> int:
+        """Hand out `n` consecutive event ids (the pipeline's batches and other writers such as the NATS
+        consumer share one monotonic sequence). Returns the first."""
+        with self._lock:
+            first = self._next_id
+            self._next_id += n
+            return first
+
     def _flush(self, builder: EventBatchBuilder) -> None:
         if not len(builder) and not builder.checkpoints:
             return
+        builder.first_id = self.reserve_event_ids(len(builder))
         batch = builder.build()
         extra: list[WriteFn] = []
         for enrich in self.enrichers:
@@ -259,7 +271,8 @@ class IngestPipeline:
             if self._writer.failed is not None:
                 log.error("writer failed; %d events not stored", batch.num_rows)
                 return
-            if self._stop.is_set() and not self._writer_alive():
+            if (self._stop.is_set() and not self._writer_alive()) or self._abandon.is_set():
+                self.stats.abandoned += batch.num_rows
                 return
         with self._lock:
             self.stats.events += batch.num_rows
@@ -270,10 +283,28 @@ class IngestPipeline:
             except Exception:
                 log.exception("batch consumer failed")
 
+    def _count_abandoned(self, builder: EventBatchBuilder) -> None:
+        lost = len(builder)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, LineBatch):
+                lost += len(item.lines)
+        if lost:
+            self.stats.abandoned += lost
+            log.warning("shutdown: %d received lines were not stored (file sources will re-read theirs)", lost)
+
     def _writer_alive(self) -> bool:
         return self._writer._thread.is_alive()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Parse and hand over everything already submitted, then end the thread."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Parse and hand over what was already submitted, for at most `timeout` seconds; then abandon the
+        rest (counted). File sources lose nothing by that — their checkpoints did not advance — while lines
+        a listener had received but not yet stored are reported as lost at shutdown."""
         self._stop.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._abandon.set()
+            self._thread.join(5.0)

@@ -21,6 +21,8 @@ def apply_retention(con: duckdb.DuckDBPyConnection, db_path: Path, days: int, ma
             "DELETE FROM alerts WHERE last_seen < now() - to_days(?) AND status <> 'new'", [days]
         ).fetchone()
         deleted["alerts"] += int(n[0]) if n else 0
+        # Checkpoints of files rotated away long ago (dateext naming leaves one row per file).
+        con.execute("DELETE FROM file_checkpoints WHERE updated_at < now() - to_days(?)", [max(days, 7)])
     if max_size_mb:
         for _ in range(366):
             used = _used_bytes(con)

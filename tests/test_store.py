@@ -121,8 +121,12 @@ def test_export_parquet_by_day_and_jsonl(tmp_path: Path) -> None:
     _ingest(store, [b"2026-11-20T10:00:00Z day one", b"2026-11-21T10:00:00Z day two"])
     res = export_range(store.cursor(), "events", "parquet", tmp_path / "pq", "2026-11-20", None)
     assert res.rows == 2
-    days = sorted(p.name for p in (tmp_path / "pq").iterdir())
-    assert days == ["day=2026-11-20", "day=2026-11-21"]
+    from store.nats_link import default_site_id
+
+    parts = sorted(p.parent.relative_to(tmp_path / "pq").as_posix() for p in (tmp_path / "pq").rglob("*.parquet"))
+    site = default_site_id()
+    assert parts == [f"site={site}/day=2026-11-20", f"site={site}/day=2026-11-21"]
+    assert (tmp_path / "pq" / "manifest.json").exists()
     res = export_range(store.cursor(), "events", "jsonl", tmp_path / "out.jsonl", "2026-11-21", "2026-11-22")
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert res.rows == 1 and json.loads(lines[0])["message"] == "day two"

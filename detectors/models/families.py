@@ -7,16 +7,17 @@ per-feature residuals (the explanation) come out of the ONNX graph.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
+from skl2onnx import to_onnx
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
-from skl2onnx import to_onnx
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 FAMILIES: tuple[str, ...] = ("iforest", "pca")
@@ -34,7 +35,7 @@ def train_family(family: str, X: np.ndarray, *, seed: int = 0, **options: float)
     if X.ndim != 2 or len(X) < 2:
         raise ValueError(f"need a 2-D training matrix with at least 2 rows, got shape {X.shape}")
     if family == "iforest":
-        return _train_iforest(X, seed, int(options.get("n_estimators", 50)))
+        return _train_iforest(X, seed, int(options.get("n_estimators", 32)))
     if family == "pca":
         return _train_pca(X, seed, float(options.get("variance", 0.95)))
     raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
@@ -56,7 +57,7 @@ def output_names(family: str) -> list[str]:
 
 
 def _train_iforest(X: np.ndarray, seed: int, n_estimators: int) -> TrainedFamily:
-    # 50 trees of 256 samples: scores match 100 trees closely on our features and run twice as fast.
+    # 32 trees of 256 samples: enough to rank our low-dimensional features, and ~3x faster than 100.
     model = IsolationForest(n_estimators=n_estimators, max_samples=min(256, len(X)), random_state=seed)
     model.fit(X)
     onx = to_onnx(
@@ -69,10 +70,14 @@ def _train_pca(X: np.ndarray, seed: int, variance: float) -> TrainedFamily:
     scaler = StandardScaler().fit(X)
     Xs = scaler.transform(X)
     d = X.shape[1]
-    full = PCA(random_state=seed).fit(Xs)
-    ratio = np.cumsum(full.explained_variance_ratio_)
-    k = int(min(max(1, np.searchsorted(ratio, variance) + 1), max(1, d - 1), len(ratio)))
-    pca = PCA(n_components=k, random_state=seed).fit(Xs)
+    with warnings.catch_warnings():
+        # All-constant training data has no variance to explain (ratio NaN; sklearn warns): one component
+        # is then as good as any, and the residual of every new value is still measured.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        full = PCA(random_state=seed).fit(Xs)
+        ratio = np.nan_to_num(np.cumsum(full.explained_variance_ratio_), nan=1.0)
+        k = int(min(max(1, np.searchsorted(ratio, variance) + 1), max(1, d - 1), len(ratio)))
+        pca = PCA(n_components=k, random_state=seed).fit(Xs)
 
     # residual = (x - m)/s - mu - ((x - m)/s - mu) W^T W  =  x A + c   (W: k x d, orthonormal rows)
     proj = np.eye(d) - pca.components_.T @ pca.components_
