@@ -24,6 +24,12 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
     p.set_defaults(handler=_cmd_eval)
 
+    p = sub.add_parser("train", help="retrain the anomaly models now from the store's recent events "
+                       "(stop the engine first; the console's retrain action works while it runs)")
+    add_common(p)
+    p.add_argument("--limit", type=int, default=200_000, help="most recent events to learn from")
+    p.set_defaults(handler=_cmd_train)
+
     p = sub.add_parser("import", help="load a Parquet archive written by `vigil export` (verified, each "
                        "partition once)")
     add_common(p)
@@ -39,6 +45,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.data:
         os.environ["VIGIL_DATASETS"] = args.data
     return evaluation.run(args.dataset, args)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import sys
+    import time
+    from pathlib import Path
+
+    from app.config import load_config
+    from app.storage import open_store
+    from detectors.train import NotEnoughEvents, train_from_store
+
+    cfg = load_config(args.config)
+    store = open_store(args.db, cfg)
+    model_dir = Path(cfg.detectors.models_dir) if cfg.detectors.models_dir else store.path.parent / "models"
+    t0 = time.monotonic()
+    print(f"vigil train: learning from up to {args.limit:,} recent events in {store.path} …", file=sys.stderr)
+    try:
+        paths = train_from_store(store.cursor(), model_dir, limit=args.limit)
+    except NotEnoughEvents as exc:
+        print(f"vigil train: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    for p in paths:
+        print(f"vigil train: wrote {p}", file=sys.stderr)
+    print(f"vigil train: {len(paths)} model(s) in {time.monotonic() - t0:.1f} s; a running engine picks them "
+          "up on its next reload (console: retrain/reload action)", file=sys.stderr)
+    return 0
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

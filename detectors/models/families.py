@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from skl2onnx import to_onnx
-from sklearn.decomposition import PCA
-from sklearn.ensemble import IsolationForest
-from sklearn.linear_model import LinearRegression
-from sklearn.preprocessing import StandardScaler
+
+# scikit-learn and skl2onnx are imported inside the training functions: they take seconds to import and only
+# training needs them, while every `vigil` command (and scoring) only needs onnxruntime.
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 FAMILIES: tuple[str, ...] = ("iforest", "pca")
@@ -57,6 +55,9 @@ def output_names(family: str) -> list[str]:
 
 
 def _train_iforest(X: np.ndarray, seed: int, n_estimators: int) -> TrainedFamily:
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import IsolationForest
+
     # 32 trees of 256 samples: enough to rank our low-dimensional features, and ~3x faster than 100.
     model = IsolationForest(n_estimators=n_estimators, max_samples=min(256, len(X)), random_state=seed)
     model.fit(X)
@@ -67,6 +68,11 @@ def _train_iforest(X: np.ndarray, seed: int, n_estimators: int) -> TrainedFamily
 
 
 def _train_pca(X: np.ndarray, seed: int, variance: float) -> TrainedFamily:
+    from skl2onnx import to_onnx
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(X)
     Xs = scaler.transform(X)
     d = X.shape[1]
