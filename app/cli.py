@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="one-shot import of files (or - for stdin) with progress and a summary")
     _add_common(p)
     p.add_argument("files", nargs="+", metavar="FILE|-")
-    p.add_argument("--no-detect", action="store_true", help="store only; skip rules and models")
+    p.add_argument("--detect", action="store_true",
+                   help="also run templates, rules, Sigma and models over what is imported (slower; a running "
+                        "engine detects continuously)")
 
     p = sub.add_parser("query", help="run SQL on the store (read-only)")
     _add_common(p)
@@ -256,7 +258,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from app.ingest import ingest_files
 
     cfg = _load(args)
-    return ingest_files(cfg, args.db, args.files, detect=not args.no_detect)
+    return ingest_files(cfg, args.db, args.files, detect=args.detect)
 
 
 # -- query -------------------------------------------------------------------------------------------------

@@ -93,8 +93,9 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
         print(file=sys.stderr)
     st = engine.pipeline.stats
     rate = lines / elapsed if elapsed else 0.0
+    alerts = f", {engine.scorer_thread.alerts:,} alert updates" if engine.scorer_thread else ""
     print(
-        f"vigil ingest: {lines:,} lines, {st.events:,} events, {st.parse_errors:,} parse errors, "
+        f"vigil ingest: {lines:,} lines, {st.events:,} events, {st.parse_errors:,} parse errors{alerts}, "
         f"{elapsed:.2f} s ({rate:,.0f} lines/s) → {engine.store.path}",
         file=sys.stderr,
     )

@@ -74,7 +74,7 @@ def run(n: int = 1_000_000) -> dict[str, float]:
         env = dict(os.environ, XDG_DATA_HOME=str(tmp / "data"), XDG_CONFIG_HOME=str(tmp / "cfg"))
         for detect in (False, True):
             db = tmp / f"v{int(detect)}.duckdb"
-            args = [*_vigil(), "ingest", "--db", str(db), str(src)] + ([] if detect else ["--no-detect"])
+            args = [*_vigil(), "ingest", "--db", str(db), str(src)] + (["--detect"] if detect else [])
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             t0 = time.perf_counter()
             out = subprocess.run(args, capture_output=True, text=True, env=env)

@@ -34,9 +34,19 @@ log = logging.getLogger(__name__)
 _UPSERT_COLS = AlertUpdate.UPSERT_COLUMNS
 _UPDATABLE = [c for c in _UPSERT_COLS if c not in ("alert_id", "created_at")]
 _QUOTED = ", ".join(f'"{c}"' for c in _UPSERT_COLS)
+# Rows go in as one Arrow table per batch: DuckDB's executemany costs ~1 ms per row, which at hundreds of
+# alert updates per batch would stall the writer (and so ingestion) for seconds.
+_ALERT_ARROW = pa.schema([
+    ("alert_id", pa.int64()), ("created_at", pa.timestamp("us", tz="UTC")),
+    ("first_seen", pa.timestamp("us", tz="UTC")), ("last_seen", pa.timestamp("us", tz="UTC")),
+    ("detector", pa.string()), ("rule_id", pa.string()), ("entity", pa.string()), ("score", pa.float64()),
+    ("severity", pa.string()), ("title", pa.string()), ("summary", pa.string()), ("event_ids", pa.list_(pa.int64())),
+    ("count", pa.int64()), ("model_version", pa.string()), ("why", pa.string()), ("host", pa.string()),
+    ("category", pa.string()),
+])
+assert tuple(_ALERT_ARROW.names) == tuple(_UPSERT_COLS)
 UPSERT_SQL = (
-    f"INSERT INTO alerts ({_QUOTED}) "
-    f"VALUES ({', '.join('?' for _ in _UPSERT_COLS)}) "
+    f"INSERT INTO alerts ({_QUOTED}) SELECT * FROM _vigil_alert_rows "
     "ON CONFLICT (alert_id) DO UPDATE SET "
     + ", ".join(f'"{c}" = excluded."{c}"' for c in _UPDATABLE)
     # A race with set_status must not extend a closed alert; status columns are never in the SET list.
@@ -185,7 +195,18 @@ class Scorer:
                                 category=u.category, model_version=u.model_version,
                             ))
                 written += self.grouper.take_updates()
-        con.executemany(UPSERT_SQL, [u.row() for u in written])
+        if written:
+            # One row per alert id (ON CONFLICT cannot touch a row twice in one statement); the last wins.
+            rows = list({u.alert_id: u.row() for u in written}.values())
+            table = pa.Table.from_arrays(
+                [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(_ALERT_ARROW)],
+                schema=_ALERT_ARROW,
+            )
+            con.register("_vigil_alert_rows", table)
+            try:
+                con.execute(UPSERT_SQL)
+            finally:
+                con.unregister("_vigil_alert_rows")
         return written
 
     def set_status(self, con: Any, alert_id: int, status: str, by: str) -> None:

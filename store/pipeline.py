@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from store.parsers import ParserChain
@@ -91,9 +92,7 @@ class EventBatchBuilder:
             else:
                 values = [e.get(name) for e in events]
                 if name == "fields":
-                    values = [v if v is None or isinstance(v, str) else
-                              json.dumps(v, ensure_ascii=False, default=str, separators=(",", ":"))
-                              for v in values]
+                    values = [v if v is None or isinstance(v, str) else _json(v) for v in values]
             if not any(v is not None for v in values):
                 arrays.append(pa.nulls(n, type=typ))
                 continue
@@ -102,6 +101,13 @@ class EventBatchBuilder:
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
                 arrays.append(pa.array([_coerce(v, typ) for v in values], type=typ))
         return pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits, lone surrogates
+        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def _coerce(value: Any, typ: pa.DataType) -> Any:
