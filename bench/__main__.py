@@ -10,6 +10,11 @@ import time
 
 SECTIONS = [
     ("Ingest: file → committed rows", "bench.bench_ingest", "run", {}),
+    ("Templates: masked cache vs plain drain3", "bench.bench_detect", "run_templates", {}),
+    ("Scoring: ONNX models per batch", "bench.bench_detect", "run_scoring", {}),
+    ("Ingest + score end to end", "bench.bench_detect", "run_ingest_score", {}),
+    ("Syslog TCP: 1M messages, 4 senders", "bench.bench_net", "run_tcp", {}),
+    ("Syslog UDP: fixed offered rate", "bench.bench_net", "run_udp", {}),
     ("Forward: site → NATS JetStream → central", "bench.bench_forward", "run", {}),
 ]
 
@@ -19,7 +24,7 @@ def main() -> int:
     failures = 0
     print(f"Vigil benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     for title, module, func, kwargs in SECTIONS:
-        if only and module.rsplit(".", 1)[-1] not in only:
+        if only and module.rsplit(".", 1)[-1] not in only and func not in only:
             continue
         print(f"\n== {title} ==", flush=True)
         t0 = time.perf_counter()
