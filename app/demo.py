@@ -12,7 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from store.db import default_data_dir
 from store.sources.base import LineBatch, Submit
@@ -109,19 +111,27 @@ class DemoScenario:
         scanner = SCANNERS[cycle % len(SCANNERS)]
         victim = "deploy" if cycle % 2 == 0 else "root"
         steps: list[tuple[float, Callable[[datetime], list[tuple[str, str]]]]] = []
+        Step = Callable[[datetime], list[tuple[str, str]]]
         # SSH brute force: 30 failures over ~6 s, then a successful login from the same address.
         for i in range(30):
             user = rng.choice(GUESSES)
-            steps.append((t0 + 3 + i * 0.2, lambda t, u=user, a=attacker: [self._failed(t, u, a)]))
-        steps.append((t0 + 9.5, lambda t, a=attacker, v=victim: [self._accepted(t, v, a, "password")]))
+            fail: Step = partial(self._one, self._failed, user=user, ip=attacker)
+            steps.append((t0 + 3 + i * 0.2, fail))
+        win: Step = partial(self._one, self._accepted, user=victim, ip=attacker, how="password")
+        steps.append((t0 + 9.5, win))
         # Web scanner: a burst of probes with a scanner user agent.
         for i, path in enumerate(PROBES * 2):
-            steps.append((t0 + 14 + i * 0.1, lambda t, p=path, s=scanner: [self._access(t, s, p, SCANNER_UA)]))
+            probe: Step = partial(self._one, self._access, ip=scanner, path=path, ua=SCANNER_UA)
+            steps.append((t0 + 14 + i * 0.1, probe))
         # A user fumbling sudo, then the OOM killer.
         steps.append((t0 + 22, lambda t: self._sudo_failure(t, "bob")))
         steps.append((t0 + 27, self._oom))
         steps.append((t0 + 33, lambda t: [self._segfault(t)]))
         self._script = sorted(self._script + steps, key=lambda s: s[0])
+
+    @staticmethod
+    def _one(make: Callable[..., tuple[str, str]], t: datetime, **kw: Any) -> list[tuple[str, str]]:
+        return [make(t, **kw)]
 
     def _auth(self, t: datetime, app: str, msg: str, pid: int | None = None) -> tuple[str, str]:
         tag = f"{app}[{pid or self._next_pid()}]"

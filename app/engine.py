@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,8 @@ class ScorerThread:
                 updates = self._scorer.process(batch)
                 self.scored_events += batch.num_rows
                 if updates:
-                    fut = self._writer.call(lambda con, u=updates: self._scorer.apply(con, u))
+                    apply: Callable[[Any], Any] = partial(self._scorer.apply, updates=updates)
+                    fut = self._writer.call(apply)
                     fut.result(timeout=60)
                     self.alerts += len(updates)
                     self._outbox.put_alerts(updates)
@@ -250,7 +252,7 @@ class Engine:
                 days, size_mb = self.config.store.retention_days, self.config.store.max_size_mb
                 if days or size_mb:
                     path = self.store.path
-                    self.writer.call(lambda con: apply_retention(con, path, days, size_mb))
+                    self.writer.call(partial(apply_retention, db_path=path, days=days, max_size_mb=size_mb))
 
     def _sample_rate(self) -> None:
         self._rate_window.append((time.monotonic(), self.pipeline.stats.events))
@@ -284,7 +286,7 @@ class Engine:
                 except Exception as exc:
                     scorer["models"] = {"mode": "error", "error": str(exc)}
         # Events landed straight from other sites (NATS) do not pass through the local pipeline.
-        landed = sum(int(s.get("events", 0) or 0) for s in sources if s.get("kind") == "nats")
+        landed = sum(int(str(s.get("events") or 0)) for s in sources if s.get("kind") == "nats")
         return EngineStatus(
             events_total=st.events + landed,
             events_per_s=rate,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -16,7 +16,7 @@ CHUNK = 1 << 20
 LINES_PER_BATCH = 5000
 
 
-def _split_lines(stream: BinaryIO, on_bytes: callable) -> Iterator[list[bytes]]:  # type: ignore[valid-type]
+def _split_lines(stream: BinaryIO, on_bytes: Callable[[int], None]) -> Iterator[list[bytes]]:
     carry = b""
     while True:
         chunk = stream.read(CHUNK)

@@ -29,7 +29,8 @@ def run_templates() -> dict[str, float]:
     print(f"  lines: {name}, {int(r['lines']):,} lines, {int(r['templates'])} templates")
     print(f"  masked cache (warm): {r['cached_lines_per_s']:,.0f} lines/s ({r['cached_us_per_line']:.2f} µs/line); "
           f"cold first pass {r['cold_lines_per_s']:,.0f} lines/s")
-    print(f"  plain drain3 (same lines): {r['drain3_lines_per_s']:,.0f} lines/s ({r['drain3_us_per_line']:.1f} µs/line)")
+    print(f"  plain drain3 (same lines): {r['drain3_lines_per_s']:,.0f} lines/s "
+          f"({r['drain3_us_per_line']:.1f} µs/line)")
     print(f"  speed-up: {r['cached_lines_per_s'] / r['drain3_lines_per_s']:.1f}x")
     return r
 

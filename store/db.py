@@ -94,7 +94,7 @@ class Store:
         db_path = Path(path) if path else default_db_path()
         if read_only and not db_path.exists():
             raise StoreError(f"no Vigil store at {db_path} (nothing has been ingested there yet)")
-        config: dict[str, str | int | bool] = {}
+        config: dict[str, str | bool | int | float | list[str]] = {}
         # Set in the connect config so they also govern WAL replay after a crash.
         if memory_limit:
             config["memory_limit"] = memory_limit

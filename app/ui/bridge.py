@@ -16,7 +16,7 @@ from textual.timer import Timer
 from textual.worker import Worker
 
 from app.ui.messages import AlertsFetched, EngineNotices, StatusUpdated
-from app.ui.queries import fetch_alert_rows, recent_alert_rows
+from app.ui.queries import fetch_alert_rows, reading, recent_alert_rows
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -30,7 +30,7 @@ def alert_ids_of(items: Iterable[Any]) -> list[int]:
     """Alert ids from outbox items whatever their shape: objects with `alert_id`, mappings, or plain ints."""
     out: list[int] = []
     for item in items:
-        value = item.get("alert_id") if isinstance(item, dict) else getattr(item, "alert_id", item)
+        value: Any = item.get("alert_id") if isinstance(item, dict) else getattr(item, "alert_id", item)
         try:
             out.append(int(value))
         except (TypeError, ValueError):
@@ -103,7 +103,8 @@ class EngineBridge:
 
     def _fetch(self, ids: list[int]) -> None:
         try:
-            rows = fetch_alert_rows(self.engine.store.cursor(), ids)
+            with reading(self.engine.store) as cur:
+                rows = fetch_alert_rows(cur, ids)
         except Exception as exc:
             log.warning("reading %d changed alerts failed: %s", len(ids), exc)
             with self._lock:
@@ -116,7 +117,8 @@ class EngineBridge:
         """Fill the table from the store at start (alerts raised before this console opened)."""
 
         def work() -> None:
-            rows = recent_alert_rows(self.engine.store.cursor(), limit)
+            with reading(self.engine.store) as cur:
+                rows = recent_alert_rows(cur, limit)
             self.app.post_message(AlertsFetched(rows, initial=True))
 
         return self.app.run_worker(work, thread=True, group="bridge", exit_on_error=False,

@@ -6,10 +6,11 @@ Everything the analyst types (filters, SQL) is bound as a parameter or checked b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,16 @@ EVENT_DETAIL_COLUMNS = (
     "src_ip", "src_port", "dst_ip", "user", "category", "outcome", "raw", "parse_error", "fields", "format",
 )
 EVENT_LIST_COLUMNS = ("event_id", "ts", "received_at", "source", "host", "app", "raw")
+
+
+@contextlib.contextmanager
+def reading(store: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read cursor on the engine's store, closed after use (worker threads only)."""
+    cur = store.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
 
 
 class QueryError(Exception):
@@ -49,19 +60,19 @@ def fmt_time(value: datetime | None, with_date: bool = False) -> str:
 def fetch_alert_rows(cur: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[AlertRow]:
     if not ids:
         return []
-    recs = cur.execute(
-        f"SELECT {_ALERT_SELECT} FROM alerts WHERE alert_id IN (SELECT unnest(?)) ORDER BY alert_id",
-        [list(ids)],
-    ).fetchall()
-    return [AlertRow.from_record(r) for r in recs]
+    recs = _dicts(
+        cur, f"SELECT {_ALERT_SELECT} FROM alerts WHERE alert_id IN (SELECT unnest(?::BIGINT[])) ORDER BY alert_id",
+        [[int(i) for i in ids]],
+    )
+    return [AlertRow.from_record(tuple(r[c] for c in ROW_COLUMNS)) for r in recs]
 
 
 def recent_alert_rows(cur: duckdb.DuckDBPyConnection, limit: int) -> list[AlertRow]:
-    recs = cur.execute(
-        f"SELECT * FROM (SELECT {_ALERT_SELECT} FROM alerts ORDER BY alert_id DESC LIMIT ?) ORDER BY alert_id",
-        [limit],
-    ).fetchall()
-    return [AlertRow.from_record(r) for r in recs]
+    recs = _dicts(
+        cur, f"SELECT * FROM (SELECT {_ALERT_SELECT} FROM alerts ORDER BY alert_id DESC LIMIT ?) ORDER BY alert_id",
+        [int(limit)],
+    )
+    return [AlertRow.from_record(tuple(r[c] for c in ROW_COLUMNS)) for r in recs]
 
 
 @dataclass
@@ -76,9 +87,9 @@ class AlertDetail:
 
 
 def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    res = cur.execute(sql, params)
-    names = [d[0] for d in res.description or []]
-    return [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+    """Rows as dicts through Arrow: TIMESTAMPTZ comes back tz-aware without DuckDB needing pytz."""
+    rows: list[dict[str, Any]] = cur.sql(sql, params=params or None).to_arrow_table().to_pylist()
+    return rows
 
 
 def _event_select() -> str:
@@ -96,7 +107,7 @@ def alert_detail(cur: duckdb.DuckDBPyConnection, alert_id: int, *, evidence_limi
     ids = [int(i) for i in (alert.get("event_ids") or [])]
     chosen = ids[-evidence_limit:]
     evidence = _dicts(
-        cur, f"SELECT {_event_select()} FROM events WHERE event_id IN (SELECT unnest(?)) ORDER BY event_id",
+        cur, f"SELECT {_event_select()} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) ORDER BY event_id",
         [chosen],
     ) if chosen else []
     templates: dict[int, str] = {}
@@ -104,7 +115,8 @@ def alert_detail(cur: duckdb.DuckDBPyConnection, alert_id: int, *, evidence_limi
     if tids:
         try:
             for tid, text in cur.execute(
-                "SELECT template_id, template FROM templates WHERE template_id IN (SELECT unnest(?))", [tids]
+                "SELECT template_id, template FROM templates WHERE template_id IN (SELECT unnest(?::BIGINT[]))",
+                [tids],
             ).fetchall():
                 templates[int(tid)] = text or ""
         except duckdb.CatalogException:
@@ -261,7 +273,7 @@ def search_events(cur: duckdb.DuckDBPyConnection, filters: Sequence[EventFilter]
 
 
 # -- SQL prompt --------------------------------------------------------------------------------------------
-_READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA", "SHOW", "DESCRIBE", "SUMMARIZE"}
+_READ_STATEMENTS = {"SELECT", "EXPLAIN"}  # SHOW, DESCRIBE, SUMMARIZE, FROM-first and VALUES parse as SELECT
 
 
 @dataclass
@@ -300,11 +312,15 @@ def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, cap: int = 500) -> SqlResu
     text = check_read_only_sql(cur, sql)
     t0 = time.perf_counter()
     try:
-        res = cur.execute(text)
-        columns = [d[0] for d in res.description or []]
-        rows = res.fetchmany(cap + 1)
+        rel = cur.sql(text)
+        if rel is None:
+            return SqlResult(text, [], [], False, time.perf_counter() - t0)
+        # The probe row beyond the cap is how the prompt knows to say "N of >N".
+        table = rel.limit(cap + 1).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(str(exc).splitlines()[0]) from exc
+    columns = list(table.column_names)
+    rows = [tuple(r.values()) for r in table.to_pylist(maps_as_pydicts="strict")] if columns else []
     return SqlResult(text, columns, rows[:cap], len(rows) > cap, time.perf_counter() - t0)
 
 
@@ -315,13 +331,16 @@ def export_sql(cur: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str) -
     text = check_read_only_sql(cur, sql)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        reader = cur.execute(text).fetch_record_batch(10_000)
+        rel = cur.sql(text)
+        if rel is None:
+            raise QueryError("the statement returns no rows")
+        reader = rel.to_arrow_reader(10_000)
     except duckdb.Error as exc:
         raise QueryError(str(exc).splitlines()[0]) from exc
     n = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     if fmt == "csv":
-        with os.fdopen(fd, "wb") as out, pacsv.CSVWriter(out, reader.schema) as writer:
+        with os.fdopen(fd, "wb") as raw, pacsv.CSVWriter(raw, reader.schema) as writer:
             for batch in reader:
                 writer.write_batch(batch)
                 n += batch.num_rows
@@ -386,8 +405,9 @@ def timeline(cur: duckdb.DuckDBPyConnection, zoom: int = 0, buckets: int = 60, d
     epoch_end = int(end.replace(tzinfo=UTC).timestamp()) // step_s * step_s
     first = epoch_end - (buckets - 1) * step_s
     start = datetime.fromtimestamp(first, UTC).replace(tzinfo=None)
-    ev_where, ev_params = f"{ev_t} >= ?", [start]
-    al_where, al_params = f"{al_t} >= ?", [start]
+    ev_where, al_where = f"{ev_t} >= ?", f"{al_t} >= ?"
+    ev_params: list[Any] = [start]
+    al_params: list[Any] = [start]
     if dimension == "host" and value is not None:
         ev_where += " AND host = ?"
         al_where += " AND host = ?"

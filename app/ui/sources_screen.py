@@ -1,0 +1,86 @@
+"""Sources: every file and listener with its state, offset/port, lines, rate, drops and last error, from
+`engine.status().sources` (refreshed with each status tick)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from app.ui.text import plain
+
+COLUMNS = ("source", "kind", "state", "offset/port", "lines", "rate/s", "drops", "error")
+
+
+def source_rows(sources: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per listener and per tailed file (a file source expands into its files)."""
+    rows: list[tuple[str, ...]] = []
+    for s in sources:
+        kind = str(s.get("kind") or "")
+        name = str(s.get("name") or s.get("url") or kind)
+        err = s.get("error") or s.get("last_error") or s.get("watch_error") or ""
+        if kind == "files":
+            rows.append((name, kind, "error" if err else "watching", ", ".join(map(str, s.get("patterns") or [])),
+                         str(s.get("lines", 0)), "", str(s.get("lost_bytes") or 0), str(err)))
+            for f in s.get("files") or []:
+                rows.append(("  " + str(f.get("path")), "file", str(f.get("state", "")),
+                             f"{f.get('offset', 0)}/{f.get('size', 0)}", str(f.get("lines", 0)), "",
+                             str(f.get("lost_bytes") or 0), str(f.get("last_error") or "")))
+            continue
+        running = s.get("running")
+        state = str(s.get("state") or ("running" if running else "stopped" if running is False else ""))
+        where = f"{s.get('bind')}:{s.get('port')}" if s.get("port") is not None else ""
+        lines = s.get("messages", s.get("lines", 0))
+        rows.append((name, kind, "error" if err else state, where, str(lines), "", str(s.get("drops") or 0),
+                     str(err)))
+    return rows
+
+
+class SourcesScreen(Screen[None]):
+    DEFAULT_CSS = """
+    SourcesScreen #sources-title { height: 1; background: $primary 40%; text-style: bold; }
+    SourcesScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape", "app.view('alerts')", "Alerts", id="sources.back")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._prev: dict[str, tuple[float, int]] = {}
+        self.rows: list[tuple[str, ...]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(" VIGIL  sources — files and listeners", id="sources-title")
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Footer(compact=True)
+
+    def show_status(self, status: Any) -> None:
+        rows = source_rows(list(getattr(status, "sources", []) or []))
+        now = time.monotonic()
+        out = []
+        for r in rows:
+            rate = ""
+            try:
+                lines = int(r[4])
+                prev = self._prev.get(r[0])
+                if prev and now > prev[0]:
+                    rate = f"{(lines - prev[1]) / (now - prev[0]):.0f}"
+                self._prev[r[0]] = (now, lines)
+            except ValueError:
+                pass
+            out.append((*r[:5], rate, *r[6:]))
+        self.rows = out
+        if not self.is_mounted:
+            return
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for r in out:
+            table.add_row(*(plain(c, limit=200) for c in r))
+        if out:
+            table.move_cursor(row=min(cursor, len(out) - 1))

@@ -1,0 +1,103 @@
+"""One-line engine health under the alert table: events/s with a sparkline, per-source health, drops and
+parse errors, learning/scoring state, store size, alert count, and the READ-ONLY badge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 12) -> str:
+    vals = values[-width:]
+    if not vals:
+        return ""
+    top = max(vals) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] for v in vals)
+
+
+def human_rate(v: float) -> str:
+    return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def source_health(sources: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """(healthy, total, drops) over engine.status().sources, whatever their kind."""
+    healthy = drops = 0
+    for s in sources:
+        if not (s.get("error") or s.get("last_error") or s.get("state") == "error" or s.get("running") is False):
+            healthy += 1
+        try:
+            drops += int(s.get("drops") or 0)
+        except (TypeError, ValueError):
+            pass
+    return healthy, len(sources), drops
+
+
+def scoring_state(status: Any) -> str:
+    scorer = getattr(status, "scorer", None) or {}
+    models = scorer.get("models")
+    if isinstance(models, dict) and models.get("mode") == "learning":
+        return f"learning {100 * float(models.get('progress', 0) or 0):.0f}%"
+    if scorer.get("shed_events"):
+        return f"scoring behind ({scorer['shed_events']:,} unscored)"
+    if scorer.get("error"):
+        return "scoring error"
+    if isinstance(models, dict) and models.get("mode"):
+        return str(models["mode"])
+    return "scoring" if scorer else "rules off"
+
+
+def status_text(status: Any, rates: list[float], read_only: bool, width: int = 100) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    if status is None:
+        t.append(" starting engine…", style="italic")
+    else:
+        healthy, total, drops = source_health(list(status.sources or []))
+        t.append(f" {sparkline(rates)} ", style="bold")
+        t.append(f"{human_rate(status.events_per_s)} ev/s")
+        t.append(" │ ", style="dim")
+        t.append(f"src {healthy}/{total}", style="" if healthy == total else "bold red")
+        t.append(" │ ", style="dim")
+        t.append(f"drops {drops:,}", style="bold red" if drops else "")
+        t.append(f" perr {status.parse_errors:,}", style="bold yellow" if status.parse_errors else "")
+        t.append(" │ ", style="dim")
+        state = scoring_state(status)
+        t.append(state, style="bold yellow" if "behind" in state or "error" in state else "")
+        t.append(" │ ", style="dim")
+        t.append(human_bytes(int(status.store_bytes or 0)))
+        if status.last_error:
+            t.append(" │ ", style="dim")
+            t.append("store error", style="bold red")
+    if read_only:
+        t.append("  ")
+        t.append(" READ-ONLY ", style="bold reverse")
+    return t
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = "StatusBar { height: 1; background: $panel; }"
+
+    def __init__(self, read_only: bool = False, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.read_only = read_only
+        self.status: Any = None
+        self.rates: list[float] = []
+
+    def show(self, status: Any, rates: list[float]) -> None:
+        self.status, self.rates = status, rates
+        self.refresh()
+
+    def render(self) -> Text:
+        return status_text(self.status, self.rates, self.read_only, self.size.width)
