@@ -16,6 +16,7 @@ SECTIONS = [
     ("Syslog TCP: 1M messages, 4 senders", "bench.bench_net", "run_tcp", {}),
     ("Syslog UDP: fixed offered rate", "bench.bench_net", "run_udp", {}),
     ("Forward: site → NATS JetStream → central", "bench.bench_forward", "run", {}),
+    ("Console: first frame, key latency under ingest, RSS", "bench.bench_ui", "run", {}),
 ]
 
 
