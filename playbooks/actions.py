@@ -7,7 +7,7 @@ import ipaddress
 import json
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ class Command:
 class ActionContext:
     config: PlaybookConfig
     alert: Mapping[str, Any] | None = None
-    evidence: list[Mapping[str, Any]] = field(default_factory=list)
+    evidence: Sequence[Mapping[str, Any]] = field(default_factory=list)
     proposal_id: str = ""
 
 

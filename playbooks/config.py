@@ -69,3 +69,31 @@ class PlaybookConfig(BaseModel):
     zabbix_server: str | None = None
     zabbix_host: str | None = None
     zabbix_key: str = "vigil.alert"
+
+
+def config_from_sections(llm: object = None, playbooks: object = None, *, read_only: bool = False,
+                         **overrides: object) -> PlaybookConfig:
+    """Build from the app's `[llm]` and `[playbooks]` config sections (duck-typed: playbooks/ never imports
+    app). Empty strings mean "use the default"."""
+    data: dict[str, object] = {"read_only": read_only}
+
+    def take(section: object, attr: str, key: str) -> None:
+        value = getattr(section, attr, None)
+        if value not in (None, "", []):
+            data[key] = value
+
+    take(llm, "host", "ollama_host")
+    take(llm, "model", "ollama_model")
+    take(llm, "timeout_s", "llm_read_timeout_s")
+    take(llm, "num_ctx", "llm_num_ctx")
+    take(llm, "num_predict", "llm_num_predict")
+    take(playbooks, "user_dir", "user_catalog_dir")
+    take(playbooks, "auto_run", "auto_run_medium")
+    take(playbooks, "management_nets", "management_nets")
+    take(playbooks, "protected_assets", "protected_assets")
+    take(playbooks, "approval_ttl_s", "approval_ttl_s")
+    take(playbooks, "smtp_host", "smtp_host")
+    take(playbooks, "webhook_url", "webhook_url")
+    take(playbooks, "ticket_file", "tickets_path")
+    data.update(overrides)
+    return PlaybookConfig.model_validate(data)

@@ -99,35 +99,28 @@ class AlertContext:
         return max(counts, key=lambda k: counts[k]) if counts else None
 
 
-def _row_dict(cur: Any, row: tuple[Any, ...]) -> dict[str, Any]:
-    return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+def fetch_dicts(cur: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts through Arrow (timestamps come back tz-aware without needing pytz)."""
+    return cur.sql(sql, params=params or None).to_arrow_table().to_pylist()
 
 
 def load_alert(cur: Any, alert_id: int, max_rows: int = 500) -> AlertContext | None:
     """The alert and up to `max_rows` of its evidence events, or None when there is no such alert."""
     cols = ", ".join(f'"{c}"' for c in ALERT_FIELD_NAMES)
-    res = cur.execute(f"SELECT {cols} FROM alerts WHERE alert_id = ?", [int(alert_id)])
-    row = res.fetchone()
-    if row is None:
+    found = fetch_dicts(cur, f"SELECT {cols} FROM alerts WHERE alert_id = ?", [int(alert_id)])
+    if not found:
         return None
-    alert = _row_dict(res, row)
+    alert = found[0]
     ids = [int(x) for x in (alert.get("event_ids") or [])][:max_rows]
-    evidence: list[dict[str, Any]] = []
-    if ids:
-        ecols = ", ".join(f'"{c}"' for c in _EVIDENCE_COLS)
-        res = cur.execute(f"SELECT {ecols} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) "
-                          "ORDER BY event_id", [ids])
-        evidence = [_row_dict(res, r) for r in res.fetchall()]
-    return AlertContext(alert, evidence)
+    return AlertContext(alert, rows_by_id(cur, ids))
 
 
 def rows_by_id(cur: Any, event_ids: list[int]) -> list[dict[str, Any]]:
     if not event_ids:
         return []
     ecols = ", ".join(f'"{c}"' for c in _EVIDENCE_COLS)
-    res = cur.execute(f"SELECT {ecols} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) "
-                      "ORDER BY event_id", [[int(x) for x in event_ids]])
-    return [_row_dict(res, r) for r in res.fetchall()]
+    return fetch_dicts(cur, f"SELECT {ecols} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) "
+                            "ORDER BY event_id", [[int(x) for x in event_ids]])
 
 
 def search_events(cur: Any, field_name: str, value: str, since: datetime | None = None,
@@ -146,5 +139,4 @@ def search_events(cur: Any, field_name: str, value: str, since: datetime | None 
         params.append(until)
     sql += " ORDER BY event_id DESC LIMIT ?"
     params.append(max(1, min(int(limit), 100)))
-    res = cur.execute(sql, params)
-    return [_row_dict(res, r) for r in res.fetchall()]
+    return fetch_dicts(cur, sql, params)

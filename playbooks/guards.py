@@ -11,6 +11,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,20 @@ class CheckResult:
 
     def line(self) -> str:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+_LOCAL_CACHE: dict[str, tuple[float, set[str]]] = {}
+_LOCAL_TTL_S = 60.0
+
+
+def _cached(key: str, fn: Callable[[], set[str]]) -> set[str]:
+    """Interface addresses change rarely; probing them costs a process, so keep them for a minute."""
+    now = time.monotonic()
+    hit = _LOCAL_CACHE.get(key)
+    if hit is None or now - hit[0] > _LOCAL_TTL_S:
+        hit = (now, fn())
+        _LOCAL_CACHE[key] = hit
+    return set(hit[1])
 
 
 def _local_addresses() -> set[str]:
@@ -100,8 +115,8 @@ class DenyLists:
         selfs = list(cfg.self_addresses)
         gws = list(cfg.gateways)
         if cfg.detect_local:
-            selfs += sorted(_local_addresses())
-            gws += sorted(_default_gateways())
+            selfs += sorted(_cached("self", _local_addresses))
+            gws += sorted(_cached("gateways", _default_gateways))
         prot_nets, prot_names = _nets(cfg.protected_assets)
         users = set(cfg.protected_users)
         try:
@@ -202,7 +217,19 @@ def check_not_already_blocked(args: Mapping[str, Any], ctx: CheckContext) -> Che
     name = f"not_already_blocked({ip}, {method})"
     if method not in _BLOCK_CHECKS:
         return CheckResult(name, False, f"unknown method {method}")
-    if method != "hosts_deny" and not shutil.which("nft" if method == "nft" else "iptables"):
+    if method == "hosts_deny":
+        # A plain file read: no process needed (same line format the helper writes).
+        from playbooks.tools.hosts_deny import _line
+
+        path = Path(ctx.config.hosts_deny_path)
+        try:
+            present = _line(str(ip)) in path.read_text().splitlines()
+        except FileNotFoundError:
+            present = False
+        except OSError as exc:
+            return CheckResult(name, False, f"cannot read {path}: {exc.strerror}")
+        return CheckResult(name, not present, "already blocked" if present else "not blocked yet")
+    if not shutil.which("nft" if method == "nft" else "iptables"):
         return CheckResult(name, True, f"{method} not installed; nothing blocked yet")
     rc = _probe(ctx, _BLOCK_CHECKS[method], {"ip": ip})
     return CheckResult(name, rc != 0, "already blocked" if rc == 0 else "not blocked yet")

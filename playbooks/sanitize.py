@@ -12,7 +12,9 @@ from typing import Any
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[@-Z\\-_])")
 _C0_C1 = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Zero-width, BiDi embeddings/overrides/isolates, word joiner, BOM, soft hyphen, tag characters.
-_INVISIBLE = re.compile(r"[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]")
+_INVISIBLE = re.compile(
+    r"[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]"
+)
 _SECRET_KEYS = re.compile(r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|session)")
 _SECRET_INLINE = re.compile(
     r"(?i)\b(pass(?:word|wd)?|secret|token|api[_-]?key|authorization)\b(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"

@@ -1,4 +1,5 @@
-"""DuckDB tables owned by playbooks/: the hash-chained audit log, proposals, executions and pending expiries.
+"""DuckDB tables owned by playbooks/ (migrations for `Store.open`): the hash-chained audit log, proposals,
+executions and pending expiries.
 
 `PLAYBOOK_MIGRATIONS` is handed to the store's versioned migration runner; `ensure_schema` applies the same
 statements directly (idempotent) for headless commands and tests that own their connection.
