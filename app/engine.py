@@ -90,6 +90,7 @@ class ScorerThread:
         self._queue: queue.Queue[pa.RecordBatch] = queue.Queue(maxsize=backlog)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vigil-scorer", daemon=True)
+        self.on_alerts: list[Callable[[Sequence[Any]], None]] = []
         self.shed_batches = 0
         self.shed_events = 0
         self.scored_events = 0
@@ -149,9 +150,11 @@ class ScorerThread:
                 if updates:
                     apply: Callable[[Any], Any] = partial(self._scorer.apply, updates=updates)
                     fut = self._writer.call(apply)
-                    fut.result(timeout=60)
-                    self.alerts += len(updates)
-                    self._outbox.put_alerts(updates)
+                    written = fut.result(timeout=60)
+                    self.alerts += len(written)
+                    self._outbox.put_alerts(written)
+                    for callback in self.on_alerts:
+                        callback(written)
             except Exception as exc:  # scoring problems are shown, never fatal to ingestion
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scoring failed")
@@ -191,6 +194,14 @@ class Engine:
             enrichers=enrichers,
             consumers=consumers,
         )
+        self.responses: Any = None
+        self.playbook_session: Any = None
+        if self.scorer_thread is not None and not lossless_scoring:
+            from app.responses import ResponseDesk
+
+            self.responses = ResponseDesk(self)
+            self.playbook_session = self.responses.session
+            self.scorer_thread.on_alerts.append(self.responses.on_alerts)
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping = threading.Thread(target=self._housekeep, name="vigil-housekeeping", daemon=True)
@@ -206,6 +217,8 @@ class Engine:
         self.pipeline.start()
         if self.scorer_thread is not None:
             self.scorer_thread.start()
+        if self.responses is not None:
+            self.responses.start()
         from app.wiring import build_sources
 
         self._started = True
@@ -235,6 +248,8 @@ class Engine:
         self.pipeline.stop()
         if self.scorer_thread is not None:
             self.scorer_thread.stop()
+        if self.responses is not None:
+            self.responses.stop()
         if self.models is not None and hasattr(self.models, "close"):
             self.models.close()
         self.writer.stop()

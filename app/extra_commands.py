@@ -24,6 +24,10 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
     p.set_defaults(handler=_cmd_eval)
 
+    from playbooks.cli import register as register_playbooks
+
+    register_playbooks(sub, add_common, config_loader=_playbook_config, store_opener=_open_store)
+
     p = sub.add_parser("train", help="retrain the anomaly models now from the store's recent events "
                        "(stop the engine first; the console's retrain action works while it runs)")
     add_common(p)
@@ -35,6 +39,21 @@ def register(sub: Any, add_common: AddCommon) -> None:
     add_common(p)
     p.add_argument("dir", metavar="DIR", help="the archive directory (holds manifest.json)")
     p.set_defaults(handler=_cmd_import)
+
+
+def _playbook_config(args: argparse.Namespace) -> Any:
+    from app.config import load_config
+    from playbooks.config import config_from_sections
+
+    cfg = load_config(getattr(args, "config", None))
+    return config_from_sections(cfg.llm, cfg.playbooks, read_only=cfg.ui.read_only)
+
+
+def _open_store(args: argparse.Namespace, read_only: bool) -> Any:
+    from app.config import load_config
+    from app.storage import open_store
+
+    return open_store(getattr(args, "db", None), load_config(getattr(args, "config", None)), read_only=read_only)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
