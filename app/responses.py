@@ -30,7 +30,10 @@ class ResponseDesk:
         self.session = PlaybookSession(cfg, PlaybookDb.via_writer(engine.writer, engine.store))
         self._outbox = engine.outbox
         self.router = AlertRouter(self.session, self._decided)
-        self.expiry = ExpiryScheduler(self.session.executor)
+        executor = self.session.executor
+        if executor is None:
+            raise RuntimeError("playbook session has no executor (no store)")
+        self.expiry = ExpiryScheduler(executor)
         self.escalations = 0
         self.reviews = 0
 
