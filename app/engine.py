@@ -81,7 +81,7 @@ class ScorerThread:
     """Runs detectors on committed-order batches. Never blocks ingestion: when it falls behind it sheds the
     oldest batches and counts them (the status shows it)."""
 
-    def __init__(self, scorer: Any, writer: StoreWriter, outbox: Outbox, backlog: int = 64,
+    def __init__(self, scorer: Any, writer: StoreWriter, outbox: Outbox, backlog: int = 8,
                  lossless: bool = False) -> None:
         self._lossless = lossless  # one-shot ingest waits for scoring instead of shedding
         self._scorer = scorer
