@@ -177,7 +177,5 @@ class Store:
         return total
 
     def close(self) -> None:
-        if not self.read_only:
-            with contextlib.suppress(duckdb.Error):
-                self.con.execute("CHECKPOINT")
+        # DuckDB checkpoints the WAL into the file on a clean close by itself (checkpoint_on_shutdown).
         self.con.close()
