@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from detectors.eval.common import datasets_root
+
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = Path(os.environ.get("VIGIL_DATASETS", ROOT.parent / "shared" / "datasets"))
+DATASETS = datasets_root()
 
 
 @pytest.fixture(autouse=True)

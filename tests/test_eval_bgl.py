@@ -7,7 +7,6 @@ Uses /work/shared/datasets/loghub/BGL/BGL_2k.log (loghub, Zhu et al. ISSRE 2023;
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,6 @@ from detectors.eval.bgl import run
 from detectors.eval.common import DatasetMissing, datasets_root
 
 BGL = datasets_root() / "loghub" / "BGL" / "BGL_2k.log"
-if not BGL.exists():
-    BGL = Path("/work/shared/datasets/loghub/BGL/BGL_2k.log")
 
 # Real BGL_2k lines (loghub): an alert, its register read-out, a user error, and INFO traffic.
 FIXTURE = [

@@ -19,8 +19,6 @@ from detectors.eval.common import DatasetMissing, datasets_root
 from detectors.eval.hdfs import run
 
 DEV = datasets_root() / "hdfs-loglead-2pct-dev"
-if not DEV.exists():  # running from another cwd: fall back to the shared checkout layout
-    DEV = Path("/work/shared/datasets/hdfs-loglead-2pct-dev")
 needs_data = pytest.mark.skipif(not (DEV / "HDFS_2pct_dev.log").exists(),
                                 reason=f"HDFS dev dataset not present at {DEV}")
 BLK = re.compile(r"blk_-?\d+")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(os.environ.get("VIGIL_DATASETS", "/work/shared/datasets"))
+from detectors.eval.common import datasets_root
+
+ROOT = datasets_root()
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detectors.eval.common import datasets_root
 from store.db import Store
 from store.parsers.fast import fast_path_applies, parse_fast
 from store.pipeline import EventBatchBuilder, IngestPipeline
@@ -24,7 +25,7 @@ from store.sources.base import MAX_LINE_BYTES, LineBatch
 from store.writer import StoreWriter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lines"
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = datasets_root()
 RA = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
 
 

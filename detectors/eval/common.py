@@ -14,11 +14,16 @@ class DatasetMissing(Exception):
 
 
 def datasets_root() -> Path:
-    """`../shared/datasets` relative to the working directory, or $VIGIL_DATASETS."""
+    """$VIGIL_DATASETS, else `../shared/datasets` beside this checkout, else relative to the working directory."""
     import os
 
     env = os.environ.get("VIGIL_DATASETS")
-    return Path(env) if env else Path.cwd().parent / "shared" / "datasets"
+    if env:
+        return Path(env)
+    beside_checkout = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+    if beside_checkout.exists():
+        return beside_checkout
+    return Path.cwd().parent / "shared" / "datasets"
 
 
 def require(path: Path, what: str) -> Path:

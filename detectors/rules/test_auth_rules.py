@@ -4,10 +4,9 @@ lines repeated with the clock advanced, because a threshold needs several of the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from detectors.eval.common import datasets_root
 from detectors.rules.conftest import by_rule, run_rules
 from detectors.rules.engine import RuleEngine
 
@@ -65,7 +64,7 @@ def test_linux_pam_failures_from_one_rhost_are_bruteforce():
 
 
 def test_real_openssh_sample_flags_the_known_attackers():
-    path = Path("/work/shared/datasets/loghub/OpenSSH/OpenSSH_2k.log")
+    path = datasets_root() / "loghub" / "OpenSSH" / "OpenSSH_2k.log"
     if not path.exists():
         pytest.skip(f"dataset absent: {path}")
     hits = by_rule(run_rules(path.read_text(encoding="utf-8").splitlines()), "auth.ssh_bruteforce")

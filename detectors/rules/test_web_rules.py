@@ -4,10 +4,9 @@ scanner files wrap each line in an extra pair of quotes upstream; we strip them 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from detectors.eval.common import datasets_root
 from detectors.rules.conftest import by_rule, run_rules
 
 W3AF = '192.168.4.163 - - [22/Dec/2016:22:32:31 +0300] "GET / HTTP/1.1" 200 3279 "-" "w3af.org"'
@@ -53,7 +52,7 @@ def test_ordinary_browsing_raises_nothing():
 
 
 def test_benign_elastic_apache_log_has_few_medium_alerts():
-    path = Path("/work/shared/datasets/elastic-examples-security/apache_logs")
+    path = datasets_root() / "elastic-examples-security" / "apache_logs"
     if not path.exists():
         pytest.skip(f"dataset absent: {path}")
     hits = [h for h in run_rules(path.read_text(encoding="utf-8", errors="replace").splitlines())

@@ -274,9 +274,12 @@ def _bsd_us(m: pa.StructArray, received_at: datetime) -> tuple[np.ndarray, np.nd
 
 def _pri(pri: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """(facility, severity, ok) from PRI digits ("" = none); PRI > 191 or > 3 digits is left to the chain."""
+    short = _len(pri) <= 3  # a hostile 25-digit PRI must not reach the integer cast
     has = _nonempty(pri)
-    v = pc.cast(_k.if_else(has, pri, "0"), pa.int64())
-    ok = _np(_k.less_equal(v, 191)) & (_len(pri) <= 3)
+    v = pc.cast(_k.if_else(pa.array(short), _k.if_else(has, pri, "0"), "0"), pa.int64())
+    ok = _np(_k.less_equal(v, 191)) & short
+    # Rows that are not ok go to the chain; zero them first so the narrowing casts below cannot overflow.
+    v = _k.if_else(pa.array(ok), v, 0)
     null8 = pa.scalar(None, pa.int8())
     fac = _k.if_else(has, pc.cast(_k.shift_right(v, 3), pa.int8()), null8)
     sev = _k.if_else(has, pc.cast(_k.bit_wise_and(v, 7), pa.int8()), null8)
