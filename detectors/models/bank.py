@@ -33,6 +33,7 @@ from detectors.features import (
 )
 from detectors.models.artifact import LoadedModel, ModelLoadError, Scored, model_path
 from detectors.models.families import FAMILIES
+from detectors.models.isolated import run_isolated
 from detectors.models.severity import SeverityLevels
 from detectors.models.trainer import MIN_TRAINING_WINDOWS, TrainingCancelled, train_event_models, train_window_models
 from detectors.models.windows import EVIDENCE_PER_WINDOW, EntityWindows, WindowChunk, event_times
@@ -351,13 +352,14 @@ class ModelBank:
         return f"template {tid}{shown}: {rarity_words(seen, model.vocab.total)}"
 
     # -- training (run on the tracks' background threads) ------------------------------------------
+    # Fitting runs in a child process (detectors.models.isolated): it would otherwise hold the GIL for seconds.
     def _train_events(self, chunks: list[Any], stop: threading.Event) -> None:
-        train_event_models(EventColumns.concat(chunks), self.model_dir, families=self.config.families,
-                           top_k=self.config.top_k, seed=self.config.seed, stop=stop)
+        run_isolated(train_event_models, EventColumns.concat(chunks), self.model_dir, stop=stop,
+                     families=self.config.families, top_k=self.config.top_k, seed=self.config.seed)
 
     def _train_windows(self, chunks: list[Any], stop: threading.Event) -> None:
-        train_window_models(WindowChunk.concat(chunks), self.model_dir, families=self.config.families,
-                            top_k=self.config.top_k, seed=self.config.seed, stop=stop)
+        run_isolated(train_window_models, WindowChunk.concat(chunks), self.model_dir, stop=stop,
+                     families=self.config.families, top_k=self.config.top_k, seed=self.config.seed)
 
 
 def _drivers(model: LoadedModel, x: np.ndarray, contrib: np.ndarray | None, pct: float) -> str:
