@@ -149,6 +149,7 @@ class NatsConsumerSource:
         self.last_error: str | None = None  # link or store trouble, cleared once messages land again
         self.last_refused: str | None = None  # the latest unreadable message (kept: it is history, not state)
         self.stats = ConsumerStats()
+        self._reconnected = False
 
     def start(self, submit: Any = None) -> None:
         self._refresh_sites()
@@ -179,6 +180,8 @@ class NatsConsumerSource:
 
     # -- the consumer loop -----------------------------------------------------------------------------
     def _set_connected(self, up: bool) -> None:
+        if up and not self.connected:
+            self._reconnected = True
         self.connected = up
 
     async def _main(self) -> None:
@@ -206,9 +209,15 @@ class NatsConsumerSource:
         config = ConsumerConfig(durable_name=self._durable, ack_policy=AckPolicy.EXPLICIT,
                                 deliver_policy=DeliverPolicy.ALL, ack_wait=60, max_ack_pending=20000)
         psub = await js.pull_subscribe(ALL_SUBJECTS, durable=self._durable, stream=STREAM, config=config)
+        self._reconnected = False
         next_info = 0.0
         failures = 0
+        stalled_since: float | None = None
         while not self._stop.is_set():
+            if self._reconnected:
+                # After the server came back the pull subscription can go quiet for good (fetches time out
+                # with messages pending): bind the durable consumer afresh on a new connection.
+                raise ConnectionError("server reconnected; re-binding the durable consumer")
             if time.monotonic() >= next_info:
                 next_info = time.monotonic() + 2.0
                 with contextlib.suppress(Exception):
@@ -218,6 +227,13 @@ class NatsConsumerSource:
                 msgs = await psub.fetch(self._fetch_batch, timeout=1.0)
             except nats.errors.TimeoutError:
                 failures = 0
+                if self.stats.pending > 0:
+                    stalled_since = stalled_since or time.monotonic()
+                    if time.monotonic() - stalled_since > 10.0:
+                        raise ConnectionError(
+                            f"no messages for 10 s with {self.stats.pending} pending; re-binding") from None
+                else:
+                    stalled_since = None
                 continue
             except Exception:
                 failures += 1
@@ -225,6 +241,7 @@ class NatsConsumerSource:
                     raise
                 await sleep_unless(self._stop, 0.5)  # reconnecting: the client re-subscribes by itself
                 continue
+            stalled_since = None
             failures = 0
             if msgs:
                 await self._handle(nc, msgs)
