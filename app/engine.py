@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from app.config import Config
 from app.storage import open_store
-from store.db import Store
+from store.db import Store, StoreError
 from store.pipeline import IngestPipeline
 from store.sources.base import LineBatch, Source
 from store.writer import StoreWriter
@@ -155,11 +155,20 @@ class ScorerThread:
                     self._outbox.put_alerts(written)
                     for callback in self.on_alerts:
                         callback(written)
+            except StoreError as exc:
+                self.last_error = str(exc)
+                if not self._writer_alive():
+                    log.info("scoring stopped: %s", exc)  # shutting down: the writer no longer takes alerts
+                else:
+                    log.exception("storing alerts failed")
             except Exception as exc:  # scoring problems are shown, never fatal to ingestion
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scoring failed")
             finally:
                 self._queue.task_done()
+
+    def _writer_alive(self) -> bool:
+        return self._writer.failed is None and not self._writer.stopping
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

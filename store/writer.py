@@ -263,6 +263,10 @@ class StoreWriter:
     def failed(self) -> BaseException | None:
         return self._fatal
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then end the thread. Does not close the store."""
         if self._thread.is_alive():
