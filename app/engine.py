@@ -152,7 +152,9 @@ class ScorerThread:
                     fut = self._writer.call(apply)
                     written = fut.result(timeout=60)
                     self.alerts += len(written)
-                    self._outbox.put_alerts(written)
+                    # Only ids cross to the UI (it re-reads the rows): evidence lists must not pile up in
+                    # memory when nobody drains the outbox (headless).
+                    self._outbox.put_alerts(list(dict.fromkeys(u.alert_id for u in written)))
                     for callback in self.on_alerts:
                         callback(written)
             except StoreError as exc:

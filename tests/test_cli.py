@@ -97,3 +97,19 @@ def test_export_command_writes_parquet(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "4 rows" in out.stderr
     assert list((tmp_path / "pq").rglob("*.parquet"))
+
+
+def test_doctor_reports_store_listeners_models_and_ollama(tmp_path: Path) -> None:
+    db = tmp_path / "v.duckdb"
+    (tmp_path / "a.log").write_text("\n".join(SAMPLE) + "\n")
+    assert run("ingest", "--db", str(db), str(tmp_path / "a.log")).returncode == 0
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[sources]\nlisten = ["udp://0.0.0.0:5514", "tcp://127.0.0.1:5514"]\n'
+                   '[llm]\nhost = "http://127.0.0.1:9"\n')
+    out = run("doctor", "--db", str(db), "--config", str(cfg))
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "4 events" in text and "mode 600" in text
+    assert "EXPOSED" in text and "loopback only" in text  # a non-loopback bind is called out
+    assert "unreachable" in text and "offline" in text  # no Ollama: said in one line, not an error
+    assert "learning mode" in text
