@@ -10,21 +10,18 @@ from store.db import Migration, Store
 
 
 def component_migrations() -> dict[str, Sequence[Migration]]:
-    import importlib
+    """Each component owns its tables; the store applies their migrations in order, recording versions."""
+    from detectors.storage import TEMPLATE_MIGRATIONS
+    from playbooks.storage import PLAYBOOK_MIGRATIONS
+    from store.archive import ARCHIVE_MIGRATIONS
+    from store.forward import FORWARD_MIGRATIONS
 
-    found: dict[str, Sequence[Migration]] = {}
-    # INTEGRATION: replace with direct imports once every component ships its migrations.
-    for component, module, name in (
-        ("detectors", "detectors.storage", "TEMPLATE_MIGRATIONS"),
-        ("playbooks", "playbooks.storage", "PLAYBOOK_MIGRATIONS"),
-        ("forward", "store.forward", "FORWARD_MIGRATIONS"),
-        ("archive", "store.archive", "ARCHIVE_MIGRATIONS"),
-    ):
-        try:
-            found[component] = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            pass
-    return found
+    return {
+        "detectors": TEMPLATE_MIGRATIONS,
+        "playbooks": PLAYBOOK_MIGRATIONS,
+        "forward": FORWARD_MIGRATIONS,
+        "archive": ARCHIVE_MIGRATIONS,
+    }
 
 
 def open_store(path: str | Path | None, config: Config | None = None, *, read_only: bool = False) -> Store:
