@@ -52,3 +52,13 @@ def test_cli_exits_nonzero_on_bad_config(tmp_path: Path) -> None:
     out = subprocess.run([*vigil_cmd(), "doctor", "--config", str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert str(p) in out.stdout + out.stderr and "store.retention_days" in out.stdout + out.stderr
+
+
+def test_the_readme_example_config_is_valid() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert block, "README has no toml example"
+    cfg = parse_config(block.group(1), Path("README.md"))
+    assert cfg.sources.listen and cfg.playbooks.auto_run is False
