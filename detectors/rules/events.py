@@ -5,12 +5,12 @@ nothing here raises on odd input.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -209,8 +209,8 @@ def _load_fields(text: Any) -> dict[str, Any]:
     if not text or not isinstance(text, str) or len(text) > 65536:
         return {}
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
+        value = orjson.loads(text)  # ~5x json.loads; this runs for every event the rules see
+    except (orjson.JSONDecodeError, ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
