@@ -24,20 +24,38 @@ def apply_retention(con: duckdb.DuckDBPyConnection, db_path: Path, days: int, ma
         # Checkpoints of files rotated away long ago (dateext naming leaves one row per file).
         con.execute("DELETE FROM file_checkpoints WHERE updated_at < now() - to_days(?)", [max(days, 7)])
     if max_size_mb:
-        for _ in range(366):
-            used = _used_bytes(con)
-            if used <= max_size_mb * 1024 * 1024:
-                break
-            oldest = con.execute("SELECT min(received_at)::DATE FROM events").fetchone()
-            if not oldest or oldest[0] is None:
-                break
-            n = con.execute("DELETE FROM events WHERE received_at::DATE <= ?", [oldest[0]]).fetchone()
-            deleted["events"] += int(n[0]) if n else 0
-            if not n or not n[0]:
-                break
+        deleted["events"] += _trim_to_size(con, db_path, max_size_mb * 1024 * 1024)
     return deleted
 
 
-def _used_bytes(con: duckdb.DuckDBPyConnection) -> int:
+def _trim_to_size(con: duckdb.DuckDBPyConnection, db_path: Path, cap: int) -> int:
+    """Delete the oldest whole days so the rows left would fit in `cap` bytes at the store's current bytes per
+    row. Freed space is reused rather than returned (DuckDB), so one pass per run is enough; the newest day
+    is always kept — a size cap must not empty the store."""
+    used = _used_bytes(con, db_path)
+    if used <= cap:
+        return 0
+    days = con.execute(
+        "SELECT received_at::DATE AS d, count(*) FROM events GROUP BY d ORDER BY d DESC").fetchall()
+    total = sum(n for _, n in days)
+    if len(days) < 2 or not total:
+        return 0
+    keep_rows = total * cap / used
+    kept, cutoff = 0, None
+    for i, (day, n) in enumerate(days):
+        if i > 0 and kept + n > keep_rows:
+            cutoff = day
+            break
+        kept += n
+    if cutoff is None:
+        return 0
+    row = con.execute("DELETE FROM events WHERE received_at::DATE <= ?", [cutoff]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _used_bytes(con: duckdb.DuckDBPyConnection, db_path: Path) -> int:
+    """Used blocks of the file plus the write-ahead log (recent data lives there until a checkpoint)."""
     row = con.execute("SELECT block_size * (total_blocks - free_blocks) FROM pragma_database_size()").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    used = int(row[0]) if row and row[0] is not None else 0
+    wal = Path(str(db_path) + ".wal")
+    return used + (wal.stat().st_size if wal.exists() else 0)

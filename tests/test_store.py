@@ -4,6 +4,7 @@ retention and export."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -134,4 +135,17 @@ def test_export_parquet_by_day_and_jsonl(tmp_path: Path) -> None:
         export_range(store.cursor(), "events", "parquet", tmp_path / "pq", None, None)
     with pytest.raises(ExportError, match="expected an ISO date"):
         export_range(store.cursor(), "events", "csv", tmp_path / "x.csv", "yesterday", None)
+    store.close()
+
+
+def test_size_retention_drops_oldest_days_but_never_the_newest(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "v.duckdb")
+    now = datetime.now(UTC)
+    for days_ago in (3, 2, 1, 0):
+        _ingest(store, [f"day-{days_ago} {os.urandom(200).hex()}".encode() for _ in range(3000)],
+                when=now - timedelta(days=days_ago))
+    deleted = apply_retention(store.cursor(), store.path, days=0, max_size_mb=1)
+    left = store.cursor().execute("SELECT DISTINCT received_at::DATE FROM events").fetchall()
+    assert deleted["events"] == 9000  # the three older days went; the store can't get under 1 MB
+    assert [d for (d,) in left] == [now.date()]
     store.close()
