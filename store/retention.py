@@ -9,8 +9,8 @@ import duckdb
 
 
 def apply_retention(con: duckdb.DuckDBPyConnection, db_path: Path, days: int, max_size_mb: int) -> dict[str, int]:
-    """Delete events (and alerts whose last evidence is gone) older than `days`; then, while the store's used
-    blocks exceed `max_size_mb`, delete the oldest remaining day. Returns counts of deleted rows."""
+    """Delete events older than `days` (and closed alerts last seen before then); then, if the store uses more
+    than `max_size_mb`, drop the oldest whole days to fit. Returns counts of deleted rows."""
     deleted = {"events": 0, "alerts": 0}
     if days:
         n = con.execute(
