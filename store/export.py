@@ -3,6 +3,7 @@ a single CSV / JSONL file, via DuckDB's COPY."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,4 +65,5 @@ def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path
     target = str(out).replace("'", "''")
     opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
     con.execute(f"COPY ({plain}) TO '{target}' ({opts})", params)
+    os.chmod(out, 0o600)  # log data: private to the user, like the store itself
     return ExportResult(rows, out, 1)

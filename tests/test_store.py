@@ -131,6 +131,7 @@ def test_export_parquet_by_day_and_jsonl(tmp_path: Path) -> None:
     res = export_range(store.cursor(), "events", "jsonl", tmp_path / "out.jsonl", "2026-11-21", "2026-11-22")
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert res.rows == 1 and json.loads(lines[0])["message"] == "day two"
+    assert stat.S_IMODE((tmp_path / "out.jsonl").stat().st_mode) == 0o600
     with pytest.raises(ExportError, match="not empty"):
         export_range(store.cursor(), "events", "parquet", tmp_path / "pq", None, None)
     with pytest.raises(ExportError, match="expected an ISO date"):
