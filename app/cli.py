@@ -241,9 +241,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     db = Path(args.db) if args.db else demo_db_path()
+    # The demo learns its own baseline: its models must never land where a real store's models live.
+    models = db.parent / f"{db.stem}-models"
+    cfg.detectors.models_dir = str(models)
     if not args.db:
+        import shutil
+
         for p in (db, Path(str(db) + ".wal")):
             p.unlink(missing_ok=True)  # the demo starts from a clean slate every time
+        shutil.rmtree(models, ignore_errors=True)
     scenario = DemoScenario(rate=args.rate)
     if not args.headless:
         return _console(cfg, str(db), read_only=False, demo=scenario)
