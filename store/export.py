@@ -33,7 +33,6 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-_parse_time = parse_time  # the name the first version exported
 
 
 def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path,

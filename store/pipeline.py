@@ -225,7 +225,6 @@ class PipelineStats:
     events: int = 0
     parse_errors: int = 0
     batches: int = 0
-    queued_batches: int = 0
     abandoned: int = 0
 
 
@@ -449,7 +448,7 @@ class IngestPipeline:
             if self._writer.failed is not None:
                 log.error("writer failed; %d events not stored", batch.num_rows)
                 return
-            if (self._stop.is_set() and not self._writer_alive()) or self._abandon.is_set():
+            if (self._stop.is_set() and not self._writer.alive) or self._abandon.is_set():
                 self.stats.abandoned += batch.num_rows
                 return
         with self._lock:
@@ -474,9 +473,6 @@ class IngestPipeline:
             self.stats.abandoned += lost
             log.warning("shutdown: %d received lines were not stored (file sources will re-read theirs)",
                         lost)
-
-    def _writer_alive(self) -> bool:
-        return self._writer._thread.is_alive()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Parse and hand over what was already submitted, for at most `timeout` seconds; then abandon the

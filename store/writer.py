@@ -56,7 +56,6 @@ class WriterStats:
     last_error: str | None = None
     last_commit_lag_s: float = 0.0
     commit_seconds: float = 0.0
-    queued: int = 0
     retries: int = field(default=0)
 
 
@@ -266,6 +265,10 @@ class StoreWriter:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then end the thread. Does not close the store."""
