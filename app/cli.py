@@ -148,18 +148,25 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def format_status(engine: Any) -> str:
+def format_status(engine: Any, *, plain: bool = False) -> str:
+    """One status line; `plain` (logs, not a terminal) writes numbers without separators, as key=value."""
     st = engine.status()
     healthy = sum(1 for s in st.sources if not s.get("error") and not s.get("last_error"))
-    line = (
-        f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
-        f"parse errors {st.parse_errors:,}  alerts {st.alerts_total:,}"
-    )
+    lag = f"{st.detect_lag_events:,} behind, {st.detect_lag_s:.1f} s" if st.detect_lag_events else "caught up"
+    if plain:
+        line = (f"events={st.events_total} ev/s={st.events_per_s:.0f} sources={healthy}/{len(st.sources)} "
+                f"parse_errors={st.parse_errors} alerts={st.alerts_total} detect_lag_events={st.detect_lag_events} "
+                f"detect_lag_s={st.detect_lag_s:.1f}")
+    else:
+        line = (
+            f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
+            f"parse errors {st.parse_errors:,}  alerts {st.alerts_total:,}  detect: {lag}"
+        )
     models = st.scorer.get("models") if st.scorer else None
     if isinstance(models, dict) and models.get("mode") == "learning":
         line += f"  learning {100 * float(models.get('progress', 0)):.0f}%"
-    if st.scorer.get("shed_events"):
-        line += f"  scoring behind: {st.scorer['shed_events']:,} events not scored"
+    if st.scorer.get("error"):
+        line += f"  detection error: {str(st.scorer['error'])[:80]}"
     if st.last_error:
         line += f"  store error: {st.last_error[:60]}"
     return line
@@ -174,7 +181,7 @@ def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> in
             if engine.writer.failed is not None:
                 print(f"\nvigil: store writer failed: {engine.writer.failed}", file=sys.stderr)
                 return EXIT_ERROR
-            line = format_status(engine)
+            line = format_status(engine, plain=not tty)
             if tty:
                 print("\r" + line.ljust(120)[:160], end="", file=sys.stderr, flush=True)
             elif time.monotonic() >= next_plain:

@@ -65,7 +65,8 @@ class DetectorsConfig:
     percentiles: list[float] = field(default_factory=lambda: [85.0, 95.0, 99.0, 99.9])
     group_window_s: int = 600
     learning_events: int = 20000
-    sigma_dirs: list[str] = field(default_factory=list)
+    sigma_dirs: list[str] = field(default_factory=list)  # your Sigma rules; same id (or name) replaces a built-in
+    disabled_rules: list[str] = field(default_factory=list)  # rule names or ids that never run
     models_dir: str = ""  # default: $XDG_DATA_HOME/vigil/models
     enabled: bool = True
 

@@ -1,18 +1,31 @@
-"""The engine: opens the store and wires sources → pipeline → writer, and batches → scorer → alerts.
+"""The engine, and the one place that builds it: every part is created here and handed the parts it needs.
 
-It runs the same way under the Textual console and headless (`vigil run --headless`, `vigil demo`). Everything
-that crosses to a UI goes through `Outbox` (thread-safe, drained in batches by the UI bridge), never callbacks.
+One line of log, top to bottom (the order `Engine.__init__` builds things in):
+
+  source (file tailer · syslog listener · demo)      reads bytes, cuts lines, batches them    → pipeline.submit
+  pipeline (store.pipeline)                          parses; builds an Arrow batch; event ids from `ids`
+    └ enrichers: template miner (template_id),       fill columns, add writes committed with the batch
+                 forwarder (NATS outbox rows)
+  writer (store.writer)                              commits events + file checkpoints in ONE transaction
+    └ on_commit: ids.settle · scorer hand-off · forwarder wake
+  detection consumer (detectors.consumer)            events in id order, from the hand-off or read back;
+    └ scorer: Sigma rules + correlations,            alerts + correlation windows + checkpoint committed in
+              template novelty, anomaly models       ONE transaction (urgent lane of the writer)
+    └ on_alerts: outbox (typed rows for the console) · response desk (severity routing, playbooks)
+
+It runs the same way under the Textual console and headless (`vigil run --headless`, `vigil demo`, `vigil ingest`).
+Everything that crosses to a UI goes through `Outbox` (thread-safe, drained in batches by the UI bridge).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,8 +34,11 @@ import pyarrow as pa
 
 from app.config import Config
 from app.storage import open_store
-from store.db import Store, StoreError
-from store.pipeline import IngestPipeline
+from detectors.alerts import AlertSummary, AlertUpdate
+from store.db import Store
+from store.event_ids import EventIdAllocator
+from store.pipeline import Enricher, IngestPipeline
+from store.schema import EVENT_SCHEMA
 from store.sources.base import LineBatch, Source
 from store.writer import StoreWriter
 
@@ -30,28 +46,31 @@ log = logging.getLogger(__name__)
 
 
 class Outbox:
-    """Thread-safe hand-over from engine threads to whoever displays them; bounded, drops the oldest."""
+    """Thread-safe hand-over from engine threads to whoever displays them; bounded, drops the oldest (counted)."""
 
     def __init__(self, maxlen: int = 20000) -> None:
-        self._alerts: collections.deque[Any] = collections.deque(maxlen=maxlen)
+        self._alerts: collections.OrderedDict[int, AlertSummary] = collections.OrderedDict()
+        self._maxlen = maxlen
         self._notices: collections.deque[str] = collections.deque(maxlen=200)
         self._lock = threading.Lock()
         self.dropped = 0
 
-    def put_alerts(self, alerts: Sequence[Any]) -> None:
+    def put_alerts(self, alerts: Sequence[AlertSummary]) -> None:
         with self._lock:
-            overflow = len(self._alerts) + len(alerts) - (self._alerts.maxlen or 0)
-            if overflow > 0:
-                self.dropped += overflow
-            self._alerts.extend(alerts)
+            for a in alerts:
+                self._alerts.pop(a.alert_id, None)  # the latest state of an alert replaces an undrained one
+                self._alerts[a.alert_id] = a
+            while len(self._alerts) > self._maxlen:
+                self._alerts.popitem(last=False)
+                self.dropped += 1
 
     def notice(self, text: str) -> None:
         with self._lock:
             self._notices.append(text)
 
-    def drain(self) -> tuple[list[Any], list[str]]:
+    def drain(self) -> tuple[list[AlertSummary], list[str]]:
         with self._lock:
-            alerts, notices = list(self._alerts), list(self._notices)
+            alerts, notices = list(self._alerts.values()), list(self._notices)
             self._alerts.clear()
             self._notices.clear()
         return alerts, notices
@@ -68,173 +87,157 @@ class EngineStatus:
     sources: list[dict[str, Any]] = field(default_factory=list)
     writer_backlog: int = 0
     pipeline_backlog: int = 0
-    scorer_backlog: int = 0
+    detect_lag_events: int = 0
+    detect_lag_s: float = 0.0
     scorer: dict[str, Any] = field(default_factory=dict)
     store_path: str = ""
     store_bytes: int = 0
     alerts_total: int = 0
     last_error: str | None = None
     read_only: bool = False
+    outbox_dropped: int = 0
 
 
-class ScorerThread:
-    """Runs detectors on committed-order batches. Never blocks ingestion: when it falls behind it sheds the
-    oldest batches and counts them (the status shows it)."""
-
-    def __init__(self, scorer: Any, writer: StoreWriter, outbox: Outbox, backlog: int = 8,
-                 lossless: bool = False) -> None:
-        self._lossless = lossless  # one-shot ingest waits for scoring instead of shedding
-        self._scorer = scorer
-        self._writer = writer
-        self._outbox = outbox
-        self._queue: queue.Queue[pa.RecordBatch] = queue.Queue(maxsize=backlog)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vigil-scorer", daemon=True)
-        self.on_alerts: list[Callable[[Sequence[Any]], None]] = []
-        self.shed_batches = 0
-        self.shed_events = 0
-        self.scored_events = 0
-        self.alerts = 0
-        self.last_error: str | None = None
-
-    def start(self) -> ScorerThread:
-        self._thread.start()
-        return self
-
-    def offer(self, batch: pa.RecordBatch) -> None:
-        if self._lossless:
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(batch, timeout=0.2)
-                    return
-                except queue.Full:
-                    continue
-            return
-        while True:
-            try:
-                self._queue.put_nowait(batch)
-                return
-            except queue.Full:
-                try:
-                    old = self._queue.get_nowait()
-                    self._queue.task_done()
-                    self.shed_batches += 1
-                    self.shed_events += old.num_rows
-                except queue.Empty:
-                    pass
-
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize()
-
-    def wait_empty(self, timeout: float) -> bool:
-        """Wait until every offered batch has been scored (and its alerts handed to the writer)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
-            time.sleep(0.02)
-        return False
-
-    def _run(self) -> None:
-        while True:
-            try:
-                batch = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self._stop.is_set():
-                    return
-                continue
-            try:
-                updates = self._scorer.process(batch)
-                self.scored_events += batch.num_rows
-                if updates:
-                    apply: Callable[[Any], Any] = partial(self._scorer.apply, updates=updates)
-                    fut = self._writer.call(apply)
-                    written = fut.result(timeout=60)
-                    self.alerts += len(written)
-                    # Only ids cross to the UI (it re-reads the rows): evidence lists must not pile up in
-                    # memory when nobody drains the outbox (headless).
-                    self._outbox.put_alerts(list(dict.fromkeys(u.alert_id for u in written)))
-                    for callback in self.on_alerts:
-                        callback(written)
-            except StoreError as exc:
-                self.last_error = str(exc)
-                if not self._writer_alive():
-                    log.info("scoring stopped: %s", exc)  # shutting down: the writer no longer takes alerts
-                else:
-                    log.exception("storing alerts failed")
-            except Exception as exc:  # scoring problems are shown, never fatal to ingestion
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("scoring failed")
-            finally:
-                self._queue.task_done()
-
-    def _writer_alive(self) -> bool:
-        return self._writer.failed is None and not self._writer.stopping
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
+def models_dir(config: Config, store: Store) -> Path:
+    cfg = config.detectors
+    return Path(cfg.models_dir) if cfg.models_dir else store.path.parent / "models"
 
 
 class Engine:
     """Owns every engine thread. start() → running; stop() → sources, pipeline, scorer, writer, store, in order."""
 
     def __init__(self, config: Config, *, db_path: str | Path | None = None, read_only: bool = False,
-                 extra_sources: Sequence[Source] = (), lossless_scoring: bool = False) -> None:
+                 extra_sources: Sequence[Source] = (), respond: bool = True) -> None:
         self.config = config
         self.read_only = read_only
         self.store: Store = open_store(db_path or config.store.path or None, config)
         self.writer = StoreWriter(self.store)
+        self.ids = EventIdAllocator(self.store.max_id("events", "event_id") + 1)
         self.outbox = Outbox()
         self.sources: list[Source] = []
         self._extra_sources = list(extra_sources)
-        self.scorer_thread: ScorerThread | None = None
-        self.models: Any = None
-        self.templates: Any = None
         self._rate_window: collections.deque[tuple[float, int]] = collections.deque(maxlen=20)
-        enrichers, scorer = self._detector_parts()
-        self.scorer = scorer
-        consumers: list[Callable[[pa.RecordBatch], None]] = []
-        if scorer is not None:
-            self.scorer_thread = ScorerThread(scorer, self.writer, self.outbox, lossless=lossless_scoring)
-            consumers.append(self.scorer_thread.offer)
-        self.pipeline = IngestPipeline(
-            self.writer,
-            first_event_id=self.store.max_id("events", "event_id") + 1,
-            enrichers=enrichers,
-            consumers=consumers,
-        )
-        self.responses: Any = None
-        self.playbook_session: Any = None
-        if self.scorer_thread is not None and not lossless_scoring:
-            from app.responses import ResponseDesk
-
-            self.responses = ResponseDesk(self)
-            self.playbook_session = self.responses.session
-            self.scorer_thread.on_alerts.append(self.responses.on_alerts)
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping = threading.Thread(target=self._housekeep, name="vigil-housekeeping", daemon=True)
 
-    def _detector_parts(self) -> tuple[list[Any], Any]:
-        from app.wiring import build_detectors
+        enrichers: list[Enricher] = []
+        self.templates: Any = None
+        self.models: Any = None
+        self.scorer: Any = None
+        self.detection: Any = None
+        if config.detectors.enabled:
+            self.templates = self._template_miner()
+            enrichers.append(self._mine_templates)
+        self.forwarder: Any = None
+        if config.forward.nats:  # site: publish events and alerts to NATS JetStream through a store outbox
+            from store.forward import EventForwarder
+            from store.nats_link import NatsLinkConfig
 
-        return build_detectors(self)
+            link = NatsLinkConfig.from_config(config.forward.nats, config.forward)
+            self.forwarder = EventForwarder(link, self.store, self.writer, config.sources.site or None)
+            enrichers.append(self.forwarder.enricher)
+            self.writer.on_commit.append(self.forwarder.wake)
+        self.pipeline = IngestPipeline(self.writer, ids=self.ids, enrichers=enrichers)
+        if config.detectors.enabled:
+            self._build_detection()
+        self.responses: Any = None
+        self.playbook_session: Any = None
+        if self.detection is not None and respond:  # one-shot `vigil ingest` stores and detects, nothing more
+            from app.responses import ResponseDesk
 
-    # -- lifecycle -------------------------------------------------------------------------------------
+            self.responses = ResponseDesk(self)
+            self.playbook_session = self.responses.session
+            self.detection.on_alerts.append(self.responses.on_alerts)
+
+    # -- detection ----------------------------------------------------------------------------------------------
+    def _template_miner(self) -> Any:
+        from detectors.storage import load_templates
+        from detectors.templates import TemplateMiner
+
+        miner = TemplateMiner()
+        miner.load(load_templates(self.store.cursor()))
+        return miner
+
+    _TID = EVENT_SCHEMA.get_field_index("template_id")
+
+    def _mine_templates(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Any]]:
+        """Fill template_id; new templates commit with the events that first used them."""
+        from detectors.storage import save_templates
+
+        tids = self.templates.assign_column(batch.column("message"))
+        batch = batch.set_column(self._TID, EVENT_SCHEMA.field("template_id"), tids)
+        new = self.templates.take_new()
+        return batch, ([partial(_save_templates, save=save_templates, rows=new)] if new else [])
+
+    def _build_detection(self) -> None:
+        from detectors.consumer import DetectionConsumer
+        from detectors.models import BankConfig, ModelBank, SeverityLevels
+        from detectors.rules.ruleset import default_rule_dirs, load_rules
+        from detectors.scorer import Scorer, ScorerConfig
+
+        cfg = self.config.detectors
+        rule_dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)]
+        ruleset = load_rules(rule_dirs, cfg.disabled_rules)
+        for path, reason in ruleset.problems:
+            self.outbox.notice(f"Sigma rule not loaded: {path}: {reason}")
+            log.warning("Sigma rule not loaded: %s: %s", path, reason)
+        self.models = ModelBank(
+            models_dir(self.config, self.store),
+            BankConfig(baseline_events=max(100, cfg.learning_events), levels=SeverityLevels(*cfg.percentiles)),
+            template_text=self.templates.text,
+        )
+        scorer_cfg = ScorerConfig(window=timedelta(seconds=cfg.group_window_s), rule_dirs=rule_dirs,
+                                  local_site=self.config.sources.site or None)
+        self.scorer = Scorer(scorer_cfg, models=self.models, ruleset=ruleset)
+        self.scorer.resume(self.store.cursor())
+        self.detection = DetectionConsumer(self.scorer, self.store, self.writer, self.ids,
+                                           on_alerts=[self._to_outbox])
+
+    def _to_outbox(self, written: list[AlertUpdate]) -> None:
+        self.outbox.put_alerts([u.summary_row() for u in written])
+
+    # -- sources --------------------------------------------------------------------------------------------------
+    def _build_sources(self) -> list[Source]:
+        cfg = self.config.sources
+        sources: list[Source] = []
+        if cfg.watch:
+            from store.sources.files import FileTailer
+
+            sources.append(FileTailer(list(cfg.watch), self.store.load_checkpoints(), poll_interval=cfg.poll_interval,
+                                      rotate_wait=cfg.rotate_wait, close_inactive=cfg.close_inactive))
+        if cfg.listen:
+            from store.sources.listeners import open_listener
+
+            lc = self.config.listener
+            defaults = {
+                "rcvbuf": lc.udp_rcvbuf, "max_frame": lc.max_frame, "idle_timeout": lc.idle_timeout,
+                "max_connections": lc.max_connections, "tls_cert": lc.tls.cert, "tls_key": lc.tls.key,
+                "tls_ca": lc.tls.ca, "handshake_timeout": lc.tls.handshake_timeout,
+            }
+            sources.extend(open_listener(url, defaults) for url in cfg.listen)
+        fwd = self.config.forward
+        if fwd.consume:  # central: land other sites' events from NATS JetStream (ids from the same sequence)
+            from store.nats_link import NatsLinkConfig
+            from store.sources.nats_consumer import NatsConsumerSource
+
+            sources.append(NatsConsumerSource(NatsLinkConfig.from_config(fwd.consume, fwd), self.store,
+                                              self.writer, ids=self.ids))
+        if self.forwarder is not None:  # a pseudo-source, so start/stop/status apply
+            sources.append(self.forwarder)
+        return sources + self._extra_sources
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
     def start(self) -> Engine:
         self.writer.start()
         self.pipeline.start()
-        if self.scorer_thread is not None:
-            self.scorer_thread.start()
+        if self.detection is not None:
+            self.detection.start()
         if self.responses is not None:
             self.responses.start()
-        from app.wiring import build_sources
-
         self._started = True
         try:
-            self.sources = build_sources(self) + self._extra_sources
+            self.sources = self._build_sources()
             for src in self.sources:
                 src.start(self.submit)
         except BaseException:
@@ -257,11 +260,11 @@ class Engine:
             except Exception:
                 log.exception("stopping %s failed", getattr(src, "name", src))
         self.pipeline.stop()
-        if self.scorer_thread is not None:
-            self.scorer_thread.stop()
+        if self.detection is not None:
+            self.detection.stop()
         if self.responses is not None:
             self.responses.stop()
-        if self.models is not None and hasattr(self.models, "close"):
+        if self.models is not None:
             self.models.close()
         self.writer.stop()
         self.store.close()
@@ -272,7 +275,7 @@ class Engine:
 
         next_retention = time.monotonic() + 60
         while not self._housekeeping_stop.wait(1.0):
-            self._sample_rate()
+            self._rate_window.append((time.monotonic(), self.pipeline.stats.events))
             if time.monotonic() >= next_retention:
                 next_retention = time.monotonic() + 3600
                 days, size_mb = self.config.store.retention_days, self.config.store.max_size_mb
@@ -280,10 +283,7 @@ class Engine:
                     path = self.store.path
                     self.writer.call(partial(apply_retention, db_path=path, days=days, max_size_mb=size_mb))
 
-    def _sample_rate(self) -> None:
-        self._rate_window.append((time.monotonic(), self.pipeline.stats.events))
-
-    # -- observation -----------------------------------------------------------------------------------
+    # -- observation ----------------------------------------------------------------------------------------------
     def status(self) -> EngineStatus:
         st = self.pipeline.stats
         rate = 0.0
@@ -299,35 +299,25 @@ class Engine:
             info.setdefault("name", getattr(src, "name", type(src).__name__))
             sources.append(info)
         scorer: dict[str, Any] = {}
-        if self.scorer_thread is not None:
-            scorer = {
-                "scored": self.scorer_thread.scored_events,
-                "shed_events": self.scorer_thread.shed_events,
-                "alerts": self.scorer_thread.alerts,
-                "error": self.scorer_thread.last_error,
-            }
-            if self.models is not None and hasattr(self.models, "state"):
-                try:
-                    scorer["models"] = self.models.state()
-                except Exception as exc:
-                    scorer["models"] = {"mode": "error", "error": str(exc)}
+        lag_events, lag_s, alerts = 0, 0.0, 0
+        if self.detection is not None:
+            scorer = self.detection.status()
+            lag_events, lag_s, alerts = scorer["lag_events"], scorer["lag_seconds"], scorer["alerts"]
+            scorer["rule_errors"] = self.scorer.rules.errors.count
+            scorer["rule_error"] = self.scorer.rules.errors.last
+            scorer["model_errors"] = self.scorer.model_errors
+            try:
+                scorer["models"] = self.models.state()
+            except Exception as exc:
+                scorer["models"] = {"mode": "error", "error": str(exc)}
         # Events landed straight from other sites (NATS) do not pass through the local pipeline.
         landed = sum(int(str(s.get("events") or 0)) for s in sources if s.get("kind") == "nats")
         return EngineStatus(
-            events_total=st.events + landed,
-            events_per_s=rate,
-            lines_total=st.lines,
-            parse_errors=st.parse_errors,
-            sources=sources,
-            writer_backlog=self.writer.backlog,
-            pipeline_backlog=self.pipeline.backlog,
-            scorer_backlog=self.scorer_thread.backlog if self.scorer_thread else 0,
-            scorer=scorer,
-            store_path=str(self.store.path),
-            store_bytes=self.store.size_bytes(),
-            alerts_total=self.scorer_thread.alerts if self.scorer_thread else 0,
-            last_error=self.writer.stats.last_error,
-            read_only=self.read_only,
+            events_total=st.events + landed, events_per_s=rate, lines_total=st.lines, parse_errors=st.parse_errors,
+            sources=sources, writer_backlog=self.writer.backlog, pipeline_backlog=self.pipeline.backlog,
+            detect_lag_events=lag_events, detect_lag_s=lag_s, scorer=scorer, store_path=str(self.store.path),
+            store_bytes=self.store.size_bytes(), alerts_total=alerts, last_error=self.writer.stats.last_error,
+            read_only=self.read_only, outbox_dropped=self.outbox.dropped,
         )
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -335,6 +325,12 @@ class Engine:
         deadline = time.monotonic() + timeout
         if not self.pipeline.sync(timeout):
             return False
-        if self.scorer_thread is not None and not self.scorer_thread.wait_empty(deadline - time.monotonic()):
+        if not self.writer.flush(timeout=max(0.1, deadline - time.monotonic())):
             return False
-        return self.writer.flush(timeout=max(0.1, deadline - time.monotonic()))
+        if self.detection is not None:
+            return bool(self.detection.wait_caught_up(max(0.1, deadline - time.monotonic())))
+        return True
+
+
+def _save_templates(con: Any, *, save: Any, rows: Any) -> None:
+    save(con, rows)

@@ -68,7 +68,7 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
     total = sum(Path(p).stat().st_size for p in paths)
     if not detect:
         cfg.detectors.enabled = False
-    engine = Engine(cfg, db_path=db, lossless_scoring=True).start()
+    engine = Engine(cfg, db_path=db, respond=False).start()
     progress = Progress(total if "-" not in files else 0, sys.stderr.isatty())
     t0 = time.monotonic()
     lines = 0
@@ -93,7 +93,7 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
         print(file=sys.stderr)
     st = engine.pipeline.stats
     rate = lines / elapsed if elapsed else 0.0
-    alerts = f", {engine.scorer_thread.alerts:,} alert updates" if engine.scorer_thread else ""
+    alerts = f", {engine.detection.alerts:,} alert updates" if engine.detection is not None else ""
     print(
         f"vigil ingest: {lines:,} lines, {st.events:,} events, {st.parse_errors:,} parse errors{alerts}, "
         f"{elapsed:.2f} s ({rate:,.0f} lines/s) → {engine.store.path}",

@@ -11,13 +11,13 @@ from store.db import Migration, Store
 
 def component_migrations() -> dict[str, Sequence[Migration]]:
     """Each component owns its tables; the store applies their migrations in order, recording versions."""
-    from detectors.storage import TEMPLATE_MIGRATIONS
+    from detectors.storage import DETECTOR_MIGRATIONS
     from playbooks.storage import PLAYBOOK_MIGRATIONS
     from store.archive import ARCHIVE_MIGRATIONS
     from store.forward import FORWARD_MIGRATIONS
 
     return {
-        "detectors": TEMPLATE_MIGRATIONS,
+        "detectors": DETECTOR_MIGRATIONS,
         "playbooks": PLAYBOOK_MIGRATIONS,
         "forward": FORWARD_MIGRATIONS,
         "archive": ARCHIVE_MIGRATIONS,

@@ -34,6 +34,7 @@ CORE_MIGRATIONS: list[Migration] = [
             ]
         ),
     ),
+    (2, 'ALTER TABLE events ADD COLUMN IF NOT EXISTS service VARCHAR;\nALTER TABLE events ADD COLUMN IF NOT EXISTS "action" VARCHAR'),
 ]
 
 

@@ -3,8 +3,9 @@
 One thread parses (per-source format detection) and builds Arrow batches of ≈5,000 rows or 200 ms, whichever
 comes first. The commonest line shapes are bulk-parsed with Arrow kernels (store.parsers.fast) on the
 submitting thread, identical to what the per-line chain gives; the chain handles every other line, in order.
-Enrichers (template mining) fill columns before the write; consumers (the scorer) get the same immutable batch
-after it is queued for commit. A full pipeline blocks `submit`: sources feel back-pressure.
+Enrichers (template mining) fill columns before the write. Event ids come from one allocator and are settled
+when their batch commits (the writer's on_commit), which is when the scorer may read them. A full pipeline
+blocks `submit`: sources feel back-pressure.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.parsers import ParserChain
+from store.parsers.normalise import normalise_columns
 from store.parsers.fast import KIND_PARSER, FastResult, fast_path_applies, parse_fast
+from store.event_ids import EventIdAllocator
 from store.schema import EVENT_COLUMNS, EVENT_SCHEMA
 from store.sources.base import FileCheckpoint, LineBatch
 from store.writer import StoreWriter, WriteFn
@@ -35,7 +38,6 @@ log = logging.getLogger(__name__)
 
 # An enricher may replace columns of the batch and return extra writes committed with it.
 Enricher = Callable[[pa.RecordBatch], tuple[pa.RecordBatch, Sequence[WriteFn]]]
-Consumer = Callable[[pa.RecordBatch], None]
 # Below this many lines a LineBatch is parsed line by line: the bulk kernels' fixed cost would dominate.
 FAST_MIN_LINES = 64
 _FAST_KEY = "vigil.fast"  # LineBatch.extra key of the bulk parse done in submit()
@@ -235,18 +237,19 @@ class IngestPipeline:
         self,
         writer: StoreWriter,
         *,
+        ids: EventIdAllocator | None = None,
         first_event_id: int = 1,
         enrichers: Sequence[Enricher] = (),
-        consumers: Sequence[Consumer] = (),
         batch_rows: int = 5000,
         batch_seconds: float = 0.2,
         queue_batches: int = 64,
         fast_path: bool = True,
     ) -> None:
         self._writer = writer
-        self._next_id = first_event_id
+        # Ids are settled when their batch commits (or is given up), so consumers never read past a gap.
+        self.ids = ids if ids is not None else EventIdAllocator(first_event_id)
+        writer.on_commit.append(self._settle)
         self.enrichers = list(enrichers)
-        self.consumers = list(consumers)
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
         self._queue: queue.Queue[LineBatch | threading.Event] = queue.Queue(maxsize=queue_batches)
@@ -361,7 +364,10 @@ class IngestPipeline:
         if not self.fast_path or len(lb.lines) < self.fast_min_lines or not fast_path_applies(lb.format_hint):
             return None
         try:
-            return parse_fast(lb.lines, lb.received_at)
+            fast = parse_fast(lb.lines, lb.received_at)
+            if fast is not None:
+                fast.columns = normalise_columns(fast.columns, len(fast.idx))
+            return fast
         except Exception:  # the bulk path is an optimisation: the chain never loses a line
             log.exception("fast parse failed; parsing this batch line by line")
             return None
@@ -424,18 +430,14 @@ class IngestPipeline:
             merged[name] = pa.concat_arrays([fast_col.cast(typ), slow_col]).take(order)
         return merged, errors
 
-    def reserve_event_ids(self, n: int) -> int:
-        """Hand out `n` consecutive event ids (the pipeline's batches and other writers such as the NATS
-        consumer share one monotonic sequence). Returns the first."""
-        with self._lock:
-            first = self._next_id
-            self._next_id += n
-            return first
+    def _settle(self, batch: pa.RecordBatch | None) -> None:
+        if batch is not None and batch.num_rows:
+            self.ids.settle(int(batch.column(0)[0].as_py()))
 
     def _flush(self, builder: EventBatchBuilder) -> None:
         if not len(builder) and not builder.checkpoints:
             return
-        builder.first_id = self.reserve_event_ids(len(builder))
+        builder.first_id = self.ids.reserve(len(builder))
         batch = builder.build()
         extra: list[WriteFn] = []
         for enrich in self.enrichers:
@@ -447,18 +449,15 @@ class IngestPipeline:
         while not self._writer.write_events(batch, list(builder.checkpoints.values()), extra, timeout=1.0):
             if self._writer.failed is not None:
                 log.error("writer failed; %d events not stored", batch.num_rows)
+                self.ids.settle(builder.first_id)
                 return
             if (self._stop.is_set() and not self._writer.alive) or self._abandon.is_set():
                 self.stats.abandoned += batch.num_rows
+                self.ids.settle(builder.first_id)
                 return
         with self._lock:
             self.stats.events += batch.num_rows
             self.stats.batches += 1
-        for consume in self.consumers:
-            try:
-                consume(batch)
-            except Exception:
-                log.exception("batch consumer failed")
 
     def _count_abandoned(self, builder: EventBatchBuilder) -> None:
         lost = len(builder)

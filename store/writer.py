@@ -7,6 +7,8 @@ goes through `call(fn)`, so writes are serialised and ordered without a second r
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import queue
 import threading
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteFn = Callable[[duckdb.DuckDBPyConnection], Any]
+
+_WAKE = object()  # queued only to wake the writer for an urgent call
+_STOP = object()
 
 _UPSERT_CHECKPOINT = (
     "INSERT OR REPLACE INTO file_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -89,7 +94,8 @@ class StoreWriter:
             raise StoreError(f"{store.path} is open read-only; the writer needs it read-write")
         self._store = store
         self._con = store.con
-        self._queue: queue.Queue[_EventsOp | _CallOp | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[_EventsOp | _CallOp | object | None] = queue.Queue(maxsize=queue_size)
+        self._urgent: collections.deque[_CallOp] = collections.deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vigil-writer", daemon=True)
         self._max_retries = max_retries
@@ -115,9 +121,21 @@ class StoreWriter:
         op = _EventsOp(batch, checkpoints, extra, time.monotonic())
         return self._put(op, timeout)
 
-    def call(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, timeout: float | None = None) -> Future[T]:
-        """Run `fn(con)` in its own transaction on the writer thread; the future holds its result."""
+    def call(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, timeout: float | None = None,
+             urgent: bool = False) -> Future[T]:
+        """Run `fn(con)` in its own transaction on the writer thread; the future holds its result.
+
+        `urgent` calls go ahead of queued event batches. Only writes that do not depend on those batches may
+        ask for it: the scorer's alerts cite events that are committed already."""
         fut: Future[T] = Future()
+        if urgent:
+            if self._stop.is_set():
+                fut.set_exception(StoreError("the store writer is stopping; the write was not applied"))
+                return fut
+            self._urgent.append(_CallOp(fn, fut))
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_WAKE)  # an idle writer wakes now; a busy one checks after its op
+            return fut
         if not self._put(_CallOp(fn, fut), timeout):
             fut.set_exception(StoreError("the store writer is stopping; the write was not applied"))
         return fut
@@ -149,8 +167,10 @@ class StoreWriter:
     # -- the thread ------------------------------------------------------------------------------------
     def _run(self) -> None:
         held: _EventsOp | _CallOp | None = None
-        op: _EventsOp | _CallOp | None
+        op: _EventsOp | _CallOp | object | None
         while True:
+            while self._urgent:
+                self._apply_call(self._urgent.popleft())
             if held is not None:
                 op, held = held, None
             else:
@@ -158,9 +178,14 @@ class StoreWriter:
                     op = self._queue.get(timeout=0.2)
                 except queue.Empty:
                     if self._stop.is_set():
+                        self._fail_urgent()
                         return
                     continue
-            if op is None:
+            if op is _WAKE:
+                continue
+            if op is None or op is _STOP:
+                while self._urgent:
+                    self._apply_call(self._urgent.popleft())
                 return
             if isinstance(op, _CallOp):
                 self._apply_call(op)
@@ -170,13 +195,18 @@ class StoreWriter:
             # batch's events and checkpoints commit together or not at all. Order is kept.
             group = [op]
             rows = op.batch.num_rows if op.batch is not None else 0
-            while rows < self.coalesce_rows:
+            while rows < self.coalesce_rows and not self._urgent:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if nxt is _WAKE:
+                    continue
+                if nxt is None:  # stop: commit this group, then end
+                    held = _STOP
+                    break
                 if not isinstance(nxt, _EventsOp):
-                    held = nxt
+                    held = nxt  # type: ignore[assignment]
                     break
                 group.append(nxt)
                 rows += nxt.batch.num_rows if nxt.batch is not None else 0
@@ -255,6 +285,12 @@ class StoreWriter:
         else:
             self.stats.calls += 1
             op.future.set_result(result)
+
+    def _fail_urgent(self) -> None:
+        while self._urgent:
+            op = self._urgent.popleft()
+            if op.future.set_running_or_notify_cancel():
+                op.future.set_exception(StoreError("the store writer stopped; the write was not applied"))
 
     _fatal: BaseException | None = None
 

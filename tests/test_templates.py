@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from detectors.storage import TEMPLATE_MIGRATIONS, load_templates, save_templates
+from detectors.storage import DETECTOR_MIGRATIONS, load_templates, save_templates
 from detectors.templates import NO_TEMPLATE, TemplateMiner, bench_templates, mask
 
 SSH = [
@@ -50,7 +50,7 @@ def test_take_new_reports_each_template_once():
 
 def test_ids_survive_a_restart_through_the_store(tmp_path):
     con = duckdb.connect(str(tmp_path / "v.duckdb"))
-    for _, sql in TEMPLATE_MIGRATIONS:
+    for _, sql in DETECTOR_MIGRATIONS:
         con.execute(sql)
     m1 = TemplateMiner()
     before = m1.assign(SSH).tolist()

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from store.parsers.normalise import normalise_event
 from store.parsers.registry import ALIASES, DEFAULT_ORDER, FACTORIES, PARSERS, Parser, resolve
 from store.sources.base import MAX_LINE_BYTES
 
@@ -83,6 +84,7 @@ class ParserChain:
         if event is None:
             event = {"message": text, "format": None}
             problems = (problems or []) + ["unrecognised format; stored raw"]
+        normalise_event(event)
         event["raw"] = text
         if raw_bytes is not None:
             event["raw_bytes"] = raw_bytes
