@@ -22,7 +22,6 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,6 +155,7 @@ async def _latency_and_rss(events: int, rate: float, presses: int, tmp: Path) ->
     from app.config import Config
     from app.engine import Engine
     from app.ui.app import VigilApp
+    from app.ui.queries import fetch_alert_rows
     from app.ui.state import StateFile
 
     source = RateSource(rate, events)
@@ -169,7 +169,7 @@ async def _latency_and_rss(events: int, rate: float, presses: int, tmp: Path) ->
                             "VALUES (?, ?, 'bench', 'low', 'bench row', 1)", [aid, now])
 
         engine.writer.call(seed).result(timeout=30)
-        engine.outbox.put_alerts([SimpleNamespace(alert_id=10_000_001), SimpleNamespace(alert_id=10_000_002)])
+        engine.outbox.put_alerts(fetch_alert_rows(engine.store.cursor(), [10_000_001, 10_000_002]))
         app = VigilApp(Config(), engine=engine, state_file=StateFile(tmp / "state.json"))
         async with app.run_test(size=(100, 30)):
             table = app.main_screen.table

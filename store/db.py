@@ -34,7 +34,9 @@ CORE_MIGRATIONS: list[Migration] = [
             ]
         ),
     ),
-    (2, 'ALTER TABLE events ADD COLUMN IF NOT EXISTS service VARCHAR;\nALTER TABLE events ADD COLUMN IF NOT EXISTS "action" VARCHAR'),
+    # The normalised columns every parser fills (store.parsers.normalise), which rules match across services.
+    (2, 'ALTER TABLE events ADD COLUMN IF NOT EXISTS service VARCHAR;\n'
+        'ALTER TABLE events ADD COLUMN IF NOT EXISTS "action" VARCHAR'),
 ]
 
 

@@ -26,10 +26,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from store.parsers import ParserChain
-from store.parsers.normalise import normalise_columns
-from store.parsers.fast import KIND_PARSER, FastResult, fast_path_applies, parse_fast
 from store.event_ids import EventIdAllocator
+from store.parsers import ParserChain
+from store.parsers.fast import KIND_PARSER, FastResult, fast_path_applies, parse_fast
 from store.schema import EVENT_COLUMNS, EVENT_SCHEMA
 from store.sources.base import FileCheckpoint, LineBatch
 from store.writer import StoreWriter, WriteFn
@@ -248,7 +247,8 @@ class IngestPipeline:
         self._writer = writer
         # Ids are settled when their batch commits (or is given up), so consumers never read past a gap.
         self.ids = ids if ids is not None else EventIdAllocator(first_event_id)
-        writer.on_commit.append(self._settle)
+        if writer is not None:  # parse-only use (tests of the parsers) has no writer
+            writer.on_commit.append(self._settle)
         self.enrichers = list(enrichers)
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
@@ -364,10 +364,7 @@ class IngestPipeline:
         if not self.fast_path or len(lb.lines) < self.fast_min_lines or not fast_path_applies(lb.format_hint):
             return None
         try:
-            fast = parse_fast(lb.lines, lb.received_at)
-            if fast is not None:
-                fast.columns = normalise_columns(fast.columns, len(fast.idx))
-            return fast
+            return parse_fast(lb.lines, lb.received_at)
         except Exception:  # the bulk path is an optimisation: the chain never loses a line
             log.exception("fast parse failed; parsing this batch line by line")
             return None

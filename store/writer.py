@@ -166,7 +166,7 @@ class StoreWriter:
 
     # -- the thread ------------------------------------------------------------------------------------
     def _run(self) -> None:
-        held: _EventsOp | _CallOp | None = None
+        held: _EventsOp | _CallOp | object | None = None
         op: _EventsOp | _CallOp | object | None
         while True:
             while self._urgent:
@@ -190,6 +190,7 @@ class StoreWriter:
             if isinstance(op, _CallOp):
                 self._apply_call(op)
                 continue
+            assert isinstance(op, _EventsOp)
             # Consecutive event batches already waiting go into one transaction: fewer commits (each one
             # fsyncs the WAL) and larger inserts when ingestion outpaces the store. Still atomic: every
             # batch's events and checkpoints commit together or not at all. Order is kept.
@@ -206,7 +207,7 @@ class StoreWriter:
                     held = _STOP
                     break
                 if not isinstance(nxt, _EventsOp):
-                    held = nxt  # type: ignore[assignment]
+                    held = nxt
                     break
                 group.append(nxt)
                 rows += nxt.batch.num_rows if nxt.batch is not None else 0

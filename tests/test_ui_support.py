@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from app.config import Config
 from app.engine import Engine, EngineStatus
 from app.ui.app import VigilApp
+from app.ui.queries import fetch_alert_rows
 from app.ui.state import StateFile
 
 T0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
@@ -74,8 +74,8 @@ def add_alert(engine: Engine, alert_id: int, *, severity: str = "high", title: s
         )
 
     engine.writer.call(write).result(timeout=30)
-    if announce:
-        engine.outbox.put_alerts([SimpleNamespace(alert_id=alert_id)])
+    if announce:  # as the scorer does: the typed row goes to the console through the outbox
+        engine.outbox.put_alerts(fetch_alert_rows(engine.store.cursor(), [alert_id]))
 
 
 def frozen_status() -> EngineStatus:

@@ -5,49 +5,12 @@ and the oldest rows fall out once the ring is full (memory stays flat however lo
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-# Columns read from `alerts` for a table row (names from store.schema; evidence ids stay in the store).
-ROW_COLUMNS: tuple[str, ...] = (
-    "alert_id", "created_at", "first_seen", "last_seen", "detector", "rule_id", "entity", "score", "severity",
-    "title", "summary", "count", "status", "status_by", "status_at", "host", "category",
-)
+from detectors.alerts import AlertSummary
 
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    alert_id: int
-    created_at: datetime | None
-    first_seen: datetime | None
-    last_seen: datetime | None
-    detector: str
-    rule_id: str | None
-    entity: str | None
-    score: float | None
-    severity: str
-    title: str | None
-    summary: str | None
-    count: int
-    status: str
-    status_by: str | None
-    status_at: datetime | None
-    host: str | None
-    category: str | None
-
-    @classmethod
-    def from_record(cls, rec: tuple[Any, ...]) -> AlertRow:
-        d = dict(zip(ROW_COLUMNS, rec, strict=True))
-        d["alert_id"] = int(d["alert_id"])
-        d["count"] = int(d["count"] or 0)
-        d["detector"] = d["detector"] or ""
-        d["severity"] = (d["severity"] or "low").lower()
-        d["status"] = d["status"] or "new"
-        return cls(**d)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {c: getattr(self, c) for c in ROW_COLUMNS}
+# A table row is the engine's typed alert summary (evidence ids stay in the store).
+AlertRow = AlertSummary
+ROW_COLUMNS: tuple[str, ...] = AlertSummary.COLUMNS
 
 
 class AlertRing:

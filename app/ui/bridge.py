@@ -1,5 +1,6 @@
-"""The only place engine data becomes Textual messages: drains the engine outbox on a timer (4 Hz), re-reads
-changed alerts in a thread worker and posts one batched message per tick; engine status goes out at 1 Hz.
+"""The only place engine data becomes Textual messages: drains the engine outbox on a timer (4 Hz) — typed alert
+rows straight from the scorer — and posts one batched message per tick; engine status goes out at 1 Hz. Alerts
+the console itself changed (status) are re-read from the store in a thread worker.
 
 Tests call `drain()` directly (and await the returned worker) instead of waiting for the timer.
 """
@@ -24,18 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_TICK = 2000  # more than this waits for the next tick: a storm cannot stall one frame
-
-
-def alert_ids_of(items: Iterable[Any]) -> list[int]:
-    """Alert ids from outbox items whatever their shape: objects with `alert_id`, mappings, or plain ints."""
-    out: list[int] = []
-    for item in items:
-        value: Any = item.get("alert_id") if isinstance(item, dict) else getattr(item, "alert_id", item)
-        try:
-            out.append(int(value))
-        except (TypeError, ValueError):
-            log.debug("outbox item without an alert id: %r", type(item))
-    return out
 
 
 class EngineBridge:
@@ -66,10 +55,9 @@ class EngineBridge:
         """One tick: take everything from the outbox; returns the worker re-reading changed alerts, if any."""
         self._ticks += 1
         self.ticks_drained += 1
-        items, notices = self.engine.outbox.drain()
-        with self._lock:
-            for aid in alert_ids_of(items):
-                self._pending[aid] = None
+        rows, notices = self.engine.outbox.drain()
+        if rows:
+            self.app.post_message(AlertsFetched(list(rows)))
         if notices:
             self.app.post_message(EngineNotices(list(notices)))
         if status if status is not None else (self._ticks % self.status_every == 1 or self.status_every == 1):

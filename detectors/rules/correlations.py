@@ -143,15 +143,19 @@ class CorrelationState:
             t = g.wm = max(o.t, g.wm)
             lo = t - span
             vals = g.values
+            while vals and next(iter(vals.values())) <= lo:
+                vals.popitem(last=False)
+            new_value = o.value not in vals
             vals[o.value] = t
             vals.move_to_end(o.value)
-            while vals and (next(iter(vals.values())) <= lo or len(vals) > cap):
+            while len(vals) > cap:
                 vals.popitem(last=False)
-            self._fire_or_wait(g, o, t, lo, len(vals), need, out, rule)
+            # Evidence is one event per distinct value: repeats of a value add nothing to "how many values".
+            self._fire_or_wait(g, o, t, lo, len(vals), need, out, rule, keep=new_value)
         return out
 
     def _fire_or_wait(self, g: _Group, o: Occurrence, t: int, lo: int, count: int, need: int, out: list[Firing],
-                      rule: CorrelationRule) -> None:
+                      rule: CorrelationRule, keep: bool = True) -> None:
         uncited = g.uncited
         while uncited and uncited[0][0] <= lo:
             uncited.popleft()
@@ -160,7 +164,7 @@ class CorrelationState:
             first = uncited[0][0] if uncited else t
             uncited.clear()
             out.append(Firing(o.row, t, first, cited, o.group, count, rule.severity_at(count)))
-        else:
+        elif keep:
             for e in o.eids:
                 uncited.append((t, e))
             while len(uncited) > MAX_UNCITED:

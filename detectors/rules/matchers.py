@@ -301,7 +301,7 @@ class IsNull(Matcher):
 
     def mask(self, bf: BatchFields) -> pa.BooleanArray:
         text = bf.text(self.ref)
-        return _clean(pc.or_(pc.is_null(text), pc.equal(text, "")), bf.n)
+        return _clean(pc.or_(pc.is_null(text), pc.fill_null(pc.equal(text, ""), False)), bf.n)
 
     def fields(self) -> set[FieldRef]:
         return {self.ref}

@@ -99,7 +99,8 @@ class RuleSet:
     disabled: list[str] = field(default_factory=list)
 
     def by_id(self, rule_id: str) -> DetectionRule | CorrelationRule | None:
-        for r in [*self.detections, *self.correlations]:
+        rules: list[DetectionRule | CorrelationRule] = [*self.detections, *self.correlations]
+        for r in rules:
             if r.id == rule_id or (r.uuid and r.uuid == rule_id):
                 return r
         return None
@@ -212,7 +213,7 @@ def _compile_all(parsed: dict[str, tuple[Any, str]], out: RuleSet) -> None:
             except UnsupportedSigma as exc:
                 out.problems.append((path, f"correlation {rule.title!r}: {exc}"))
         if not progressed:
-            for rid, (rule, path) in pending.items():
+            for rule, path in pending.values():
                 out.problems.append((path, f"correlation {rule.title!r}: circular references"))
             break
     # Sigma: rules referenced by a correlation that does not `generate` stop alerting on their own.

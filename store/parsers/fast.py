@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.parsers.normalise import normalise_columns
 from store.parsers.registry import resolve
 from store.schema import EVENT_SCHEMA, UTC_TS
 from store.sources.base import MAX_LINE_BYTES
@@ -745,7 +746,7 @@ def parse_fast(lines: list[bytes], received_at: datetime) -> FastResult | None:
         cols = {k: v.take(take) for k, v in cols.items()}
     idx = idx[order]
     cols["raw"] = text if len(idx) == n else text.take(pa.array(idx))
-    return FastResult(idx, kinds[order], cols)
+    return FastResult(idx, kinds[order], normalise_columns(cols, len(idx)))
 
 
 def _iso_start(sub: pa.Array) -> np.ndarray:

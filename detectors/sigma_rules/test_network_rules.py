@@ -3,7 +3,7 @@ wazuh/wazuh-ruleset @908c90b): IDS signatures and device login failures, and a b
 
 from __future__ import annotations
 
-from detectors.rules.conftest import by_rule, run_rules
+from detectors.sigma_rules.conftest import by_rule, run_rules
 
 IPS = ("Sep  1 10:25:29 10.10.10.1 %IPS-4-SIGNATURE: Sig:3051 Subsig:1 Sev:4 TCP Connection Window Size DoS "
        "[192.168.100.11:51654 -> 10.10.10.10:4444]")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from detectors.eval.common import datasets_root
-from detectors.rules.conftest import by_rule, run_rules
+from detectors.sigma_rules.conftest import by_rule, run_rules
 
 W3AF = '192.168.4.163 - - [22/Dec/2016:22:32:31 +0300] "GET / HTTP/1.1" 200 3279 "-" "w3af.org"'
 NETSPARKER_XSS = ("192.168.4.164 - - [22/Dec/2016:15:19:14 +0300] \"GET /DVWA/?nsextt='%22--%3E%3C/style%3E"

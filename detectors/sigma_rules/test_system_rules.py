@@ -3,8 +3,7 @@ kernel and systemd write them (loghub has none of these), each kept to one line.
 
 from __future__ import annotations
 
-from detectors.rules.conftest import by_rule, run_rules
-from detectors.rules.engine import RuleEngine
+from detectors.sigma_rules.conftest import run_rules
 
 OOM = ("Jun 14 15:16:01 combo kernel: Out of memory: Killed process 2412 (java) total-vm:8123456kB, "
        "anon-rss:4012345kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:9000kB oom_score_adj:0")
@@ -27,17 +26,16 @@ def test_each_crash_kind_fires_with_its_severity_on_the_host():
 
 
 def test_new_template_fires_only_after_warmup_and_once_per_template():
-    engine = RuleEngine(novelty_warmup_events=3)
-    warm = [NORMAL.replace("2915", str(3000 + i)) for i in range(5)]
-    assert not by_rule(run_rules(warm, engine), "sys.new_template")
-    # The engine state carries over; new shapes now count as never seen.
     from detectors.replay import parsed_batches
+    from detectors.scorer import Scorer, ScorerConfig
     from detectors.templates import TemplateMiner
 
+    scorer = Scorer(ScorerConfig(novelty_warmup_events=3))
     miner = TemplateMiner()
-    hits = []
-    for batch in parsed_batches(warm + [OOM, OOM.replace("2412", "2413"), NORMAL], miner=miner):
-        hits.extend(engine.evaluate(batch))
-    novel = by_rule(hits, "sys.new_template")
-    assert len(novel) >= 1
-    assert all(h.severity == "low" and h.entity == "host=combo" for h in novel)
+    warm = [NORMAL.replace("2915", str(3000 + i)) for i in range(5)]
+    first = [u for b in parsed_batches(warm, miner=miner) for u in scorer.process(b)]
+    assert not [u for u in first if u.rule_id == "sys.new_template"]
+    later = [u for b in parsed_batches([OOM, OOM.replace("2412", "2413"), NORMAL], first_id=6, miner=miner)
+             for u in scorer.process(b)]
+    novel = [u for u in later if u.rule_id == "sys.new_template"]
+    assert len(novel) == 1 and novel[0].severity == "low" and novel[0].entity == "host=combo"
