@@ -142,6 +142,27 @@ class Executor:
         self.config = validator.config
         self.db = db
         self.audit = audit
+        self._spent_approvals: set[str] = set()
+        self._spent_lock = threading.Lock()
+
+    def _spend_approval(self, approval: Approval) -> str | None:
+        """Use an approval up: None the first time, else why not. An approval authorises one attempt (a
+        refused one included); running the plan again needs a new decision. Checked in memory, and against
+        executions started in the audit log, so a second session on the same store cannot replay it either."""
+        with self._spent_lock:
+            if approval.approval_id in self._spent_approvals:
+                return f"approval {approval.approval_id} was already used; approvals are single-use, approve again"
+            cur = self.db.cursor()
+            try:
+                used = cur.execute("SELECT count(*) FROM audit_log WHERE kind = 'execution_started' AND "
+                                   "json_extract_string(record, '$.data.approval_id') = ?",
+                                   [approval.approval_id]).fetchone()
+            finally:
+                cur.close()
+            if used and used[0]:
+                return f"approval {approval.approval_id} was already used; approvals are single-use, approve again"
+            self._spent_approvals.add(approval.approval_id)
+            return None
 
     def recheck(self, outcome: ProposalOutcome, alert_ctx: Any) -> list[str]:
         """Deny-lists and preconditions evaluated now; returns the failures."""
@@ -152,7 +173,7 @@ class Executor:
             return ["the playbook changed since the plan was rendered"]
         ctx = ActionContext(self.config, alert_ctx.alert if alert_ctx else None,
                             alert_ctx.rows(outcome.plan.evidence_ids) if alert_ctx else [], outcome.proposal_id)
-        checks = self.validator.check_preconditions(pb, outcome.plan.params, ctx)
+        checks = self.validator.check_preconditions(pb, outcome.plan.params, ctx, outcome.source)
         return [f"{c.name}: {c.detail}" for c in checks if not c.ok]
 
     def run(self, outcome: ProposalOutcome, approval: Approval, alert_ctx: Any = None,
@@ -176,6 +197,8 @@ class Executor:
             approval.check(plan)
         except ApprovalError as exc:
             raise refuse(str(exc)) from None
+        if spent := self._spend_approval(approval):
+            raise refuse(spent)
         failures = self.recheck(outcome, alert_ctx)
         if failures:
             raise refuse("preconditions no longer hold: " + "; ".join(failures))
