@@ -221,7 +221,8 @@ def _validate(cfg: Config, path: Path | None) -> None:
 
 def _validate_deny_lists(pbs: PlaybooksConfig, path: Path | None) -> None:
     """A deny-list entry that does not parse would protect nothing, silently: refuse the file instead."""
-    from playbooks.params import canonical_network, check_user_name, network_or_host
+    from playbooks.addresses import canonical_network
+    from playbooks.params import check_user_name, network_or_host
 
     checks: list[tuple[str, list[str], Any]] = [("management_nets", pbs.management_nets, canonical_network),
                                                 ("protected_assets", pbs.protected_assets, network_or_host),

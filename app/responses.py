@@ -3,7 +3,8 @@ review items come back to whoever watches the outbox (console banner + bell, hea
 
 Low → logged; Medium → a proposal is prepared (auto-run only for reversible playbooks when config allows);
 High → manual review queue; Critical → escalation. Nothing here executes a proposal without approval except
-the explicitly enabled Medium auto-run path, which the playbooks package guards.
+the explicitly enabled Medium auto-run path, which the playbooks package guards and limits (one response per
+target at a time, a rate cap, a cap on responses in force); when a limit holds one back it is said here.
 """
 
 from __future__ import annotations

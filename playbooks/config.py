@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from playbooks.params import check_user_name, network_or_host
 
@@ -80,13 +80,13 @@ class PlaybookConfig(BaseModel):
 
     @field_validator("self_addresses", "gateways", "management_nets", "protected_assets")
     @classmethod
-    def _networks(cls, values: list[str], info: object) -> list[str]:
-        name = getattr(info, "field_name", "networks")
+    def _networks(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        """A deny-list entry that does not parse would protect nothing: refuse it (only protected_assets
+        may also name hosts)."""
         for v in values:
             entry = network_or_host(v)  # ValueError names the entry
-            if not isinstance(entry, str) or name == "protected_assets":
-                continue
-            raise ValueError(f"{name}: {v!r} is not an address or network in CIDR form")
+            if isinstance(entry, str) and info.field_name != "protected_assets":
+                raise ValueError(f"{info.field_name}: {v!r} is not an address or network in CIDR form")
         return values
 
     @field_validator("protected_users")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from playbooks.params import canonical_ip
+from playbooks.addresses import canonical_ip
 from store.schema import ALERT_FIELD_NAMES, EVENT_FIELD_NAMES
 
 # Derived evidence field: accounts the cited rows show compromised (see `compromised_accounts`).

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from playbooks.actions import ACTIONS, ActionContext
+from playbooks.addresses import Network, canonical_ip, canonical_network, identities, special_address
 from playbooks.config import PlaybookConfig
-from playbooks.params import Address, Network, canonical_ip, canonical_network, embedded_ipv4, network_or_host
+from playbooks.params import network_or_host
 
 
 @dataclass(frozen=True)
@@ -100,41 +101,6 @@ def _nets(values: list[str]) -> tuple[list[Network], set[str]]:
 
 
 ALWAYS_PROTECTED_USERS = frozenset({"root"})
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
-_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
-
-
-def special_address(addr: Address) -> str | None:
-    """Why an address can never be an attacker's source to act on (it is not one host out there), or None.
-    Uses the ipaddress module's own range tables, so both families are covered."""
-    if addr.is_unspecified:
-        return "the unspecified address"
-    if addr.is_loopback:
-        return "a loopback address"
-    if addr == _BROADCAST:
-        return "the broadcast address"
-    if addr.is_multicast:
-        return "a multicast address"
-    if addr.is_link_local:
-        return "a link-local address"
-    if isinstance(addr, ipaddress.IPv4Address) and addr in _THIS_NETWORK:
-        return "a 'this network' address (0.0.0.0/8)"
-    if isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local:
-        return "a site-local address"
-    if addr.is_reserved:
-        return "a reserved address"
-    return None
-
-
-def _faces(net: Network) -> list[tuple[Network, str]]:
-    """The network itself and every IPv4 address its ends embed (6to4, Teredo, NAT64), with how to say so."""
-    out: list[tuple[Network, str]] = [(net, "")]
-    for end in dict.fromkeys((net.network_address, net.broadcast_address)):
-        for v4 in embedded_ipv4(end):
-            out.append((ipaddress.IPv4Network(v4), f" (it embeds {v4})"))
-    return out
-
-
 @dataclass
 class DenyLists:
     """Named lists a target may never be in. Built once from config (plus local detection)."""
@@ -179,12 +145,12 @@ class DenyLists:
             net = canonical_network(value)
         except ValueError:
             return value.lower() in self.protected_hosts
-        return any(face.overlaps(p) for face, _ in _faces(net) for p in self.protected_nets
+        return any(face.overlaps(p) for face, _ in identities(net) for p in self.protected_nets
                    if p.version == face.version)
 
     def _network_violation(self, ptype: str, text: str) -> str | None:
         net = canonical_network(text)
-        for face, how in _faces(net):
+        for face, how in identities(net):
             for label, nets in (("this host's own address", self.self_nets), ("a default gateway", self.gateway_nets),
                                 ("a management network", self.management_nets),
                                 ("a protected OT asset", self.protected_nets)):
@@ -193,7 +159,7 @@ class DenyLists:
                         return f"{text} is {label} ({p}){how}"
         if ptype == "cidr" and net.prefixlen < (16 if net.version == 4 else 48):
             return f"{text} is too wide to block"
-        for face, how in _faces(net):
+        for face, how in identities(net):
             # A permitted network is at most a /16 (IPv4) or /48 (IPv6), so it lies wholly inside any special
             # range it touches: looking at both ends is enough.
             for end in (face.network_address, face.broadcast_address):

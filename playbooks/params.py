@@ -5,9 +5,10 @@ Validation is strict and positive (allow-list shapes), because values end up in 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Literal
+
+from playbooks.addresses import Network, canonical_ip, canonical_network
 
 PARAM_TYPES = ("ip", "cidr", "user", "host", "service", "path", "duration", "int", "enum", "str")
 ParamType = Literal["ip", "cidr", "user", "host", "service", "path", "duration", "int", "enum", "str"]
@@ -22,75 +23,10 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _STR_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _ADDRESS_LIKE = re.compile(r"^[0-9.]+$|[:/]")
-_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ParamError(ValueError):
     """A parameter value that does not fit its declared type; the message says which and why."""
-
-
-def canonical_ip(text: str) -> Address:
-    """The one form an address is compared and acted on in: an IPv4-mapped IPv6 address is the IPv4 address
-    it carries (the kernel delivers it as that), and an IPv6 scope id (`%eth0`) is dropped. ValueError if
-    `text` is not an address."""
-    addr = ipaddress.ip_address(text.strip())
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return addr.ipv4_mapped
-        if addr.scope_id:
-            return ipaddress.IPv6Address(addr.packed)
-    return addr
-
-
-def canonical_network(text: str) -> Network:
-    """A network in canonical form (host bits cleared, mapped IPv6 ranges as IPv4, no scope id).
-    ValueError with a readable reason for anything that is not an address or CIDR."""
-    raw = text.strip()
-    try:
-        net = ipaddress.ip_network(raw, strict=False)
-    except ValueError:
-        raise ValueError(f"{raw[:60]!r} is not an address or network in CIDR form (e.g. 10.0.0.0/24)"
-                         + _prefix_hint(raw)) from None
-    if isinstance(net, ipaddress.IPv6Network):
-        if net.subnet_of(_MAPPED):
-            mapped = net.network_address.ipv4_mapped
-            assert mapped is not None
-            return ipaddress.IPv4Network((mapped, net.prefixlen - 96))
-        if net.network_address.scope_id:
-            return ipaddress.IPv6Network((ipaddress.IPv6Address(net.network_address.packed), net.prefixlen))
-    return net
-
-
-def _prefix_hint(raw: str) -> str:
-    addr, sep, prefix = raw.partition("/")
-    if not sep or not prefix.isdigit():
-        return ""
-    limit = 128 if ":" in addr else 32
-    if int(prefix) > limit:
-        return f": the prefix /{prefix} is longer than an IPv{4 if limit == 32 else 6} address ({limit} bits)"
-    if limit == 32 and addr.count(".") != 3:
-        return ": an IPv4 network needs all four parts, e.g. 10.0.0.0/24"
-    return ""
-
-
-def embedded_ipv4(addr: Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address stands for (6to4, Teredo client, NAT64, IPv4-compatible): a
-    deny-listed IPv4 address must not be reachable through any of its IPv6 spellings."""
-    if not isinstance(addr, ipaddress.IPv6Address):
-        return []
-    out: list[ipaddress.IPv4Address] = []
-    if addr.sixtofour is not None:
-        out.append(addr.sixtofour)
-    if addr.teredo is not None:
-        out.append(addr.teredo[1])
-    if any(addr in net for net in _NAT64) or (addr in _V4_COMPATIBLE and int(addr) > 1):
-        out.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
-    return out
 
 
 def network_or_host(text: str) -> Network | str:

@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from playbooks.addresses import canonical_ip
 from playbooks.config import PlaybookConfig
 from playbooks.guards import DenyLists
-from playbooks.params import ParamError, canonical_ip, coerce
+from playbooks.params import ParamError, coerce
 
 from .conftest import ROOT, vigil_cmd
 
