@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from app.ui.alert_ring import AlertRing, AlertRow
 from app.ui.bridge import alert_ids_of
 from app.ui.queries import EventFilter, QueryError, filter_where, run_sql
-from store.analyst_sql import SEALED_CONFIG, AnalystSqlError, analyst_cursor, check_statement
 from app.ui.state import StateFile, UiState
 from app.ui.status_bar import source_health, sparkline
 from app.ui.text import clean, plain
+from store.analyst_sql import SEALED_CONFIG, AnalystSqlError, analyst_cursor, check_statement
 
 
 def row(aid: int, count: int = 1) -> AlertRow:
