@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+
 import duckdb
 
 # Passed to duckdb.connect: no file system outside the database file itself, no extension downloads or loads,
