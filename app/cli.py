@@ -247,8 +247,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.db:
         import shutil
 
-        for p in (db, Path(str(db) + ".wal")):
-            p.unlink(missing_ok=True)  # the demo starts from a clean slate every time
+        from playbooks.audit_anchor import mirror_path
+
+        for p in (db, Path(str(db) + ".wal"), mirror_path(db)):
+            p.unlink(missing_ok=True)  # the demo starts from a clean slate every time (its audit mirror too)
         shutil.rmtree(models, ignore_errors=True)
     scenario = DemoScenario(rate=args.rate)
     if not args.headless:

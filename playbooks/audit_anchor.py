@@ -98,7 +98,8 @@ class AuditMirror:
                     return out, f"mirror line {n} is not a mirror record"
                 seen = out.get(line.seq)
                 if seen is not None and seen.hash != line.hash:
-                    return out, f"mirror holds two different records for seq {line.seq}"
+                    return out, (f"mirror holds two different records for seq {line.seq} (a store recreated "
+                                 "at the same path appends to the old mirror: move the old one away)")
                 out[line.seq] = line
         return out, None
 

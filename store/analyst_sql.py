@@ -11,6 +11,7 @@ when it is opened (`Store.open(sealed=True)`) and the gate refuses to run on a c
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 
 import duckdb
@@ -24,6 +25,7 @@ SEALED_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "lock_configuration": True,
 }
 
+_ANALYST_CURSORS: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()  # inside analyst_cursor()
 _READ_KINDS = {"SELECT", "EXPLAIN"}  # SHOW, DESCRIBE, SUMMARIZE, VALUES and FROM-first parse as SELECT
 _FILE_KINDS = {"COPY", "EXPORT", "ATTACH", "DETACH", "LOAD", "COPY_DATABASE"}
 
@@ -70,17 +72,26 @@ def analyst_cursor(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyCo
             raise AnalystSqlError("refused: this store connection is not sealed (file access is on); "
                                   "analyst SQL runs only on a sealed store")
         cur.execute("BEGIN TRANSACTION READ ONLY")
+        _ANALYST_CURSORS.add(cur)
         try:
             yield cur
         finally:
+            _ANALYST_CURSORS.discard(cur)
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
     finally:
         cur.close()
 
 
+def _require_analyst(cur: duckdb.DuckDBPyConnection) -> None:
+    # A plain cursor of the engine's connection could write through a CTE: only `analyst_cursor` ones may run.
+    if cur not in _ANALYST_CURSORS:
+        raise AnalystSqlError("refused: analyst SQL runs only on a cursor from analyst_cursor()")
+
+
 def relation(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, duckdb.DuckDBPyRelation | None]:
     """(checked text, lazy relation) for `sql` on an analyst cursor; fetch it inside `translated()`."""
+    _require_analyst(cur)
     text = check_statement(cur, sql)
     with translated():
         return text, cur.sql(text)
@@ -88,6 +99,7 @@ def relation(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, duckdb.Duck
 
 def execute(cur: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
     """Run `sql` on an analyst cursor; rows are then fetched from the cursor inside `translated()`."""
+    _require_analyst(cur)
     text = check_statement(cur, sql)
     with translated():
         return cur.execute(text)

@@ -114,6 +114,17 @@ def test_gate_fails_closed_on_a_store_that_is_not_sealed(tmp_path: Path) -> None
         store.close()
 
 
+def test_a_plain_cursor_of_the_engines_connection_is_refused(sealed) -> None:
+    store, _tmp = sealed
+    cur = store.cursor()
+    try:
+        with pytest.raises(AnalystSqlError, match="analyst_cursor"):
+            analyst_sql.execute(cur, "WITH d AS (DELETE FROM events RETURNING 1) SELECT * FROM d")
+    finally:
+        cur.close()
+    assert counts(store.con)[0] == 1
+
+
 def test_the_read_only_transaction_ends_with_the_cursor(sealed) -> None:
     store, _tmp = sealed
     with analyst_cursor(store.con) as cur:
