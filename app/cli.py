@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run templates, rules, Sigma and models over what is imported (slower; a running "
                         "engine detects continuously)")
 
-    p = sub.add_parser("query", help="run SQL on the store (read-only)")
+    p = sub.add_parser("query", help="run one read-only SELECT on the store (no files, no settings, no writes)")
     _add_common(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--limit", type=int, default=0, help="cap rows in table format (0 = all)")
