@@ -101,6 +101,7 @@ class PlaybooksConfig:
     smtp_host: str = ""
     webhook_url: str = ""
     ticket_file: str = ""
+    audit_syslog: str = ""  # one syslog line per audit record: "" off, "local", a socket path, udp://HOST:PORT
 
 
 @dataclass
@@ -217,6 +218,12 @@ def _validate(cfg: Config, path: Path | None) -> None:
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")
     _validate_deny_lists(cfg.playbooks, path)
+    from playbooks.audit_anchor import parse_syslog_address
+
+    try:
+        parse_syslog_address(cfg.playbooks.audit_syslog)
+    except ValueError as exc:
+        raise ConfigError(path, "playbooks.audit_syslog", str(exc)) from None
 
 
 def _validate_deny_lists(pbs: PlaybooksConfig, path: Path | None) -> None:

@@ -184,7 +184,9 @@ class Engine:
                  extra_sources: Sequence[Source] = (), lossless_scoring: bool = False) -> None:
         self.config = config
         self.read_only = read_only
-        self.store: Store = open_store(db_path or config.store.path or None, config)
+        # Sealed: the console's SQL prompt (and any local API) reads through this process's one connection,
+        # so DuckDB must refuse files and settings for the whole instance (those settings are not per cursor).
+        self.store: Store = open_store(db_path or config.store.path or None, config, sealed=True)
         self.writer = StoreWriter(self.store)
         self.outbox = Outbox()
         self.sources: list[Source] = []

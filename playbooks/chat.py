@@ -74,7 +74,7 @@ class PlaybookSession:
         self.catalog = catalog if catalog is not None else load_catalog(config.user_catalog_dir)
         self.deny_lists = deny if deny is not None else DenyLists.from_config(config)
         self.validator = ProposalValidator(self.catalog, config, self.deny_lists)
-        self.audit = AuditLog(db) if db is not None else None
+        self.audit = AuditLog(db, syslog=config.audit_syslog) if db is not None else None
         self.executor = Executor(self.validator, db, self.audit) if db is not None and self.audit else None
         self.autorun = AutoRunGovernor(config, db) if db is not None else None
         self.llm_status: LlmStatus | None = None

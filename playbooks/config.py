@@ -50,6 +50,8 @@ class PlaybookConfig(BaseModel):
     exec_prefix: list[str] = Field(default_factory=list)  # e.g. ["sudo", "-n"] or ["ip", "netns", "exec", "x"]
     step_output_cap: int = 16 * 1024  # bytes of stdout/stderr kept per step
     approval_ttl_s: int = 900
+    # Audit anchor: one syslog line per audit record. "" off, "local" (/dev/log), a socket path, udp://HOST:PORT
+    audit_syslog: str = ""
 
     # Deny-lists (never a target, whatever the evidence says)
     self_addresses: list[str] = Field(default_factory=list)  # added to the auto-detected local addresses
@@ -94,6 +96,14 @@ class PlaybookConfig(BaseModel):
     def _users(cls, values: list[str]) -> list[str]:
         return [check_user_name(v) for v in values]
 
+    @field_validator("audit_syslog")
+    @classmethod
+    def _syslog_address(cls, value: str) -> str:
+        from playbooks.audit_anchor import parse_syslog_address
+
+        parse_syslog_address(value)  # ValueError names the accepted forms
+        return value
+
 
 def config_from_sections(llm: object = None, playbooks: object = None, *, read_only: bool = False,
                          **overrides: object) -> PlaybookConfig:
@@ -123,5 +133,6 @@ def config_from_sections(llm: object = None, playbooks: object = None, *, read_o
     take(playbooks, "smtp_host", "smtp_host")
     take(playbooks, "webhook_url", "webhook_url")
     take(playbooks, "ticket_file", "tickets_path")
+    take(playbooks, "audit_syslog", "audit_syslog")
     data.update(overrides)
     return PlaybookConfig.model_validate(data)
