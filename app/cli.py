@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run templates, rules, Sigma and models over what is imported (slower; a running "
                         "engine detects continuously)")
 
-    p = sub.add_parser("query", help="run SQL on the store (read-only)")
+    p = sub.add_parser("query", help="run one read-only SELECT on the store (no files, no settings, no writes)")
     _add_common(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--limit", type=int, default=0, help="cap rows in table format (0 = all)")
@@ -254,8 +254,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.db:
         import shutil
 
-        for p in (db, Path(str(db) + ".wal")):
-            p.unlink(missing_ok=True)  # the demo starts from a clean slate every time
+        from playbooks.audit_anchor import mirror_path
+
+        for p in (db, Path(str(db) + ".wal"), mirror_path(db)):
+            p.unlink(missing_ok=True)  # the demo starts from a clean slate every time (its audit mirror too)
         shutil.rmtree(models, ignore_errors=True)
     scenario = DemoScenario(rate=args.rate)
     if not args.headless:

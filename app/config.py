@@ -92,12 +92,17 @@ class LlmConfig:
 class PlaybooksConfig:
     user_dir: str = ""
     auto_run: bool = False  # Medium tier auto-run of reversible playbooks; off by default
-    management_nets: list[str] = field(default_factory=list)
-    protected_assets: list[str] = field(default_factory=list)  # OT assets never targeted
+    auto_run_limit: int = 5  # automatic executions per auto_run_window_s; beyond it proposals wait
+    auto_run_window_s: int = 600
+    auto_run_max_active: int = 10  # automatic responses in force at once
+    management_nets: list[str] = field(default_factory=list)  # addresses/CIDRs never targeted
+    protected_assets: list[str] = field(default_factory=list)  # OT assets never targeted (CIDRs or host names)
+    protected_users: list[str] = field(default_factory=list)  # besides root, your own account, system accounts
     approval_ttl_s: int = 900
     smtp_host: str = ""
     webhook_url: str = ""
     ticket_file: str = ""
+    audit_syslog: str = ""  # one syslog line per audit record: "" off, "local", a socket path, udp://HOST:PORT
 
 
 @dataclass
@@ -213,6 +218,31 @@ def _validate(cfg: Config, path: Path | None) -> None:
             raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")
+    _validate_deny_lists(cfg.playbooks, path)
+    from playbooks.audit_anchor import parse_syslog_address
+
+    try:
+        parse_syslog_address(cfg.playbooks.audit_syslog)
+    except ValueError as exc:
+        raise ConfigError(path, "playbooks.audit_syslog", str(exc)) from None
+
+
+def _validate_deny_lists(pbs: PlaybooksConfig, path: Path | None) -> None:
+    """A deny-list entry that does not parse would protect nothing, silently: refuse the file instead."""
+    from playbooks.addresses import canonical_network
+    from playbooks.params import check_user_name, network_or_host
+
+    checks: list[tuple[str, list[str], Any]] = [("management_nets", pbs.management_nets, canonical_network),
+                                                ("protected_assets", pbs.protected_assets, network_or_host),
+                                                ("protected_users", pbs.protected_users, check_user_name)]
+    for key, values, check in checks:
+        for i, value in enumerate(values):
+            try:
+                check(value)
+            except ValueError as exc:
+                raise ConfigError(path, f"playbooks.{key}[{i}]", str(exc)) from None
+    if pbs.auto_run_window_s <= 0:
+        raise ConfigError(path, "playbooks.auto_run_window_s", "must be > 0")
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -107,10 +107,13 @@ class Engine:
     """Owns every engine thread. start() → running; stop() → sources, pipeline, scorer, writer, store, in order."""
 
     def __init__(self, config: Config, *, db_path: str | Path | None = None, read_only: bool = False,
-                 extra_sources: Sequence[Source] = (), respond: bool = True) -> None:
+                 extra_sources: Sequence[Source] = (), respond: bool = True, playbook_config: Any = None,
+                 catalog: Any = None) -> None:
         self.config = config
         self.read_only = read_only
-        self.store: Store = open_store(db_path or config.store.path or None, config)
+        # Sealed: the console's SQL prompt (and any local API) reads through this process's one connection,
+        # so DuckDB must refuse files and settings for the whole instance (those settings are not per cursor).
+        self.store: Store = open_store(db_path or config.store.path or None, config, sealed=True)
         self.writer = StoreWriter(self.store)
         self.ids = EventIdAllocator(self.store.max_id("events", "event_id") + 1)
         self.outbox = Outbox()
@@ -145,9 +148,14 @@ class Engine:
         self.playbook_session: Any = None
         if self.detection is not None and respond:  # one-shot `vigil ingest` stores and detects, nothing more
             from app.responses import ResponseDesk
+            from playbooks.chat import PlaybookSession
+            from playbooks.config import config_from_sections
+            from playbooks.db import PlaybookDb
 
-            self.responses = ResponseDesk(self)
-            self.playbook_session = self.responses.session
+            pb_cfg = playbook_config or config_from_sections(config.llm, config.playbooks, read_only=read_only)
+            self.playbook_session = PlaybookSession(pb_cfg, PlaybookDb.via_writer(self.writer, self.store),
+                                                    catalog=catalog)
+            self.responses = ResponseDesk(self.playbook_session, self.outbox)
             self.detection.on_alerts.append(self.responses.on_alerts)
 
     # -- detection ----------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`vigil query SQL`: read-only SQL over the store, printed as an aligned table, CSV or JSON."""
+"""`vigil query SQL`: one read-only SELECT over the store (the same gate as the console's SQL prompt), printed as
+an aligned table, CSV or JSON."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from app.config import Config
 from app.storage import open_store
+from store import analyst_sql
 
 
 def _cell(v: Any) -> str:
@@ -55,18 +57,24 @@ def render_table(columns: list[str], rows: list[tuple[Any, ...]], max_width: int
 
 
 def run_query(cfg: Config, db: str | None, sql: str, fmt: str, limit: int = 0) -> int:
-    import duckdb
-
-    store = open_store(db, cfg, read_only=True)
+    """One SELECT through the analyst gate (store.analyst_sql) on the store opened read-only and sealed."""
+    store = open_store(db, cfg, read_only=True, sealed=True)
     try:
-        try:
-            cur = store.cursor().execute(sql)
-        except duckdb.Error as exc:
-            print(f"vigil query: {exc}", file=sys.stderr)
-            return 1
-        if cur.description is None:
-            return 0
-        columns = [d[0] for d in cur.description]
+        with analyst_sql.analyst_cursor(store.con) as cur:
+            return _print_result(cur, sql, fmt, limit)
+    except analyst_sql.AnalystSqlError as exc:
+        print(f"vigil query: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+def _print_result(cur: Any, sql: str, fmt: str, limit: int) -> int:
+    analyst_sql.execute(cur, sql)
+    if cur.description is None:
+        return 0
+    columns = [d[0] for d in cur.description]
+    with analyst_sql.translated():
         if fmt == "csv":
             w = csv.writer(sys.stdout, lineterminator="\n")
             w.writerow(columns)
@@ -83,6 +91,4 @@ def run_query(cfg: Config, db: str | None, sql: str, fmt: str, limit: int = 0) -
             rows = rows[:limit] if limit else rows
             print(render_table(columns, rows))
             print(f"({len(rows)} of >{len(rows)} rows)" if more else f"({len(rows)} rows)")
-    finally:
-        store.close()
     return 0

@@ -3,32 +3,35 @@ review items come back to whoever watches the outbox (console banner + bell, hea
 
 Low → logged; Medium → a proposal is prepared (auto-run only for reversible playbooks when config allows);
 High → manual review queue; Critical → escalation. Nothing here executes a proposal without approval except
-the explicitly enabled Medium auto-run path, which the playbooks package guards.
+the explicitly enabled Medium auto-run path, which the playbooks package guards and limits (one response per
+target at a time, a rate cap, a cap on responses in force); when a limit holds one back it is said here.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.engine import Engine
+    from app.engine import Outbox
 
 log = logging.getLogger(__name__)
 
 
+HELD_NOTICE_EVERY_S = 30.0  # a flood of alerts must not become a flood of identical notices
+
+
 class ResponseDesk:
-    def __init__(self, engine: Engine) -> None:
-        from playbooks.chat import PlaybookSession
-        from playbooks.config import config_from_sections
-        from playbooks.db import PlaybookDb
+    """Built by the engine's composition root; `session` is the playbook session it routes through."""
+
+    def __init__(self, session: Any, outbox: Outbox) -> None:
         from playbooks.executor import ExpiryScheduler
         from playbooks.routing import AlertRouter
 
-        cfg = config_from_sections(engine.config.llm, engine.config.playbooks, read_only=engine.read_only)
-        self.session = PlaybookSession(cfg, PlaybookDb.via_writer(engine.writer, engine.store))
-        self._outbox = engine.outbox
+        self.session = session
+        self._outbox = outbox
         self.router = AlertRouter(self.session, self._decided)
         executor = self.session.executor
         if executor is None:
@@ -36,6 +39,8 @@ class ResponseDesk:
         self.expiry = ExpiryScheduler(executor)
         self.escalations = 0
         self.reviews = 0
+        self.held = 0
+        self._held_said: dict[str, tuple[float, int]] = {}  # kind of hold -> (last said, held since)
 
     def start(self) -> None:
         self.router.start()
@@ -66,3 +71,23 @@ class ResponseDesk:
             names = ", ".join(p.playbook_id for p in decision.proposals if getattr(p, "playbook_id", None))
             self._outbox.notice(f"review: alert #{decision.alert_id} ({decision.severity})"
                                 + (f" — proposed {names}" if names else ""))
+        if decision.held:
+            self._say_held(decision.alert_id, decision.held)
+
+    def _say_held(self, alert_id: int, hold: Any) -> None:
+        """Caps are said on screen and in the log (each hold is in the audit log); repeats of the same kind
+        of hold are folded into one line every HELD_NOTICE_EVERY_S."""
+        self.held += 1
+        reason, kind = hold.text, hold.kind
+        if kind == "target":
+            log.info("alert #%s: %s", alert_id, reason)  # the target is already handled: not news
+            return
+        now = time.monotonic()
+        last, folded = self._held_said.get(kind, (float("-inf"), 0))
+        if now - last < HELD_NOTICE_EVERY_S:
+            self._held_said[kind] = (last, folded + 1)
+            return
+        more = f" (+{folded} more held since)" if folded else ""
+        self._held_said[kind] = (now, 0)
+        self._outbox.notice(f"alert #{alert_id}: {reason}{more}")
+        log.warning("alert #%s: %s%s", alert_id, reason, more)

@@ -24,7 +24,8 @@ def component_migrations() -> dict[str, Sequence[Migration]]:
     }
 
 
-def open_store(path: str | Path | None, config: Config | None = None, *, read_only: bool = False) -> Store:
+def open_store(path: str | Path | None, config: Config | None = None, *, read_only: bool = False,
+               sealed: bool = False) -> Store:
     cfg = config.store if config else None
     return Store.open(
         path or (cfg.path if cfg and cfg.path else None),
@@ -32,4 +33,5 @@ def open_store(path: str | Path | None, config: Config | None = None, *, read_on
         migrations=None if read_only else component_migrations(),
         memory_limit=cfg.memory_limit if cfg else None,
         threads=(cfg.threads or None) if cfg else None,
+        sealed=sealed,
     )

@@ -1,7 +1,8 @@
 """Append-only, hash-chained audit log of every proposal, decision, execution and rollback.
 
-hash = sha256(prev_hash || canonical_json(record)); `verify` walks the chain and names the first bad row.
-The module offers no update or delete: appending is the only write.
+hash = sha256(prev_hash || canonical_json(record)); `verify` walks the chain and names the first bad row, and
+`verify_anchored` also checks it against the mirror outside the store (playbooks.audit_anchor), which is what
+catches a deleted tail or a re-chained middle. The module offers no update or delete: appending is the only write.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import logging
 import os
 import sys
 import uuid
@@ -17,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from playbooks import audit_anchor
 from playbooks.db import PlaybookDb
 from playbooks.plan import canonical_json
 from playbooks.sanitize import redact_mapping
 
 GENESIS = "0" * 64
 ACTOR_TYPES = ("human", "llm", "system")
+log = logging.getLogger(__name__)
 _INDEXED = ("seq", "kind", "actor_type", "actor_id", "alert_id", "proposal_id", "playbook_id", "plan_hash")
 
 
@@ -53,6 +57,7 @@ class AuditEntry:
     seq: int
     hash: str
     record: dict[str, Any]
+    prev_hash: str = GENESIS
 
 
 def append(con: Any, kind: str, *, actor_type: str, actor_id: str | None, data: dict[str, Any] | None = None,
@@ -74,17 +79,60 @@ def append(con: Any, kind: str, *, actor_type: str, actor_id: str | None, data: 
     con.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [seq, now, kind, actor_type, actor_id, alert_id, proposal_id, playbook_id, plan_hash,
                  canonical_json(record), prev, digest])
-    return AuditEntry(seq, digest, record)
+    return AuditEntry(seq, digest, record, prev)
 
 
 class AuditLog:
-    """Appends through the store's writer; model provenance (name, digest) is attached when known."""
+    """Appends through the store's writer; model provenance (name, digest) is attached when known. Each committed
+    record is then anchored outside the store: the JSONL mirror beside the store file, and syslog if configured
+    (`syslog`: see playbooks.audit_anchor.parse_syslog_address)."""
 
-    def __init__(self, db: PlaybookDb) -> None:
+    def __init__(self, db: PlaybookDb, syslog: str = "") -> None:
         self.db = db
+        self.syslog = audit_anchor.SyslogAnchor(syslog) if syslog.strip() else None
+        self._mirror: audit_anchor.AuditMirror | None = None
+        self._mirror_known = False
+        self.mirror_errors = 0
+        self.last_mirror_error: str | None = None
 
     def record(self, kind: str, **kw: Any) -> AuditEntry:
-        return self.db.write(lambda con: append(con, kind, **kw))
+        entry = self.db.write(lambda con: append(con, kind, **kw))
+        self._anchor(entry)
+        return entry
+
+    def mirror(self) -> audit_anchor.AuditMirror | None:
+        """The mirror beside the store file (None for an in-memory store)."""
+        if not self._mirror_known:
+            cur = self.db.cursor()
+            try:
+                path = audit_anchor.store_path_of(cur)
+            finally:
+                cur.close()
+            self._mirror = audit_anchor.AuditMirror(audit_anchor.mirror_path(path)) if path else None
+            self._mirror_known = True
+        return self._mirror
+
+    def _backfill(self, upto_seq: int) -> list[str]:
+        cur = self.db.cursor()
+        try:
+            return audit_anchor.adopt_lines(cur, upto_seq)
+        finally:
+            cur.close()
+
+    def _anchor(self, entry: AuditEntry) -> None:
+        # After the commit, so the mirror never holds a record the store rolled back. A failure here is counted
+        # and logged, not raised: the record is committed, and `vigil audit verify` will name the missing seq.
+        mirror = self.mirror()
+        if mirror is not None:
+            line = audit_anchor.line_of(entry.seq, entry.prev_hash, entry.hash, entry.record)
+            try:
+                mirror.append([line], backfill=lambda: self._backfill(entry.seq))
+            except OSError as exc:
+                self.mirror_errors += 1
+                self.last_mirror_error = str(exc)
+                log.warning("audit mirror %s: cannot append seq %d: %s", mirror.path, entry.seq, exc)
+        if self.syslog is not None:
+            self.syslog.send(entry.seq, str(entry.record.get("kind")), entry.prev_hash, entry.hash)
 
 
 def verify(con: Any) -> tuple[bool, int | None, str]:
@@ -137,8 +185,19 @@ def export(con: Any, path: Path | str) -> int:
     return count
 
 
-def main_verify(con: Any) -> int:
+def verify_anchored(con: Any, mirror: audit_anchor.AuditMirror | None) -> tuple[bool, int | None, str]:
+    """The chain in the store, then the store against the mirror outside it (a deleted tail or a re-chained
+    middle verifies as a chain, but not against the mirror)."""
     ok, bad, reason = verify(con)
-    print(("audit chain OK: " if ok else f"audit chain BROKEN at seq {bad}: ") + reason,
+    if not ok or mirror is None:
+        return ok, bad, reason
+    same, first, why = audit_anchor.compare(con, mirror)
+    return (True, None, f"{reason}; {why}") if same else (False, first, why)
+
+
+def main_verify(con: Any, mirror: audit_anchor.AuditMirror | None = None) -> int:
+    ok, bad, reason = verify_anchored(con, mirror)
+    where = f" at seq {bad}" if bad is not None else ""
+    print(("audit chain OK: " if ok else f"audit chain BROKEN{where}: ") + reason,
           file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

@@ -14,6 +14,7 @@ from typing import Any
 from playbooks import offline, prompt
 from playbooks.approval import Approval, ApprovalError, ApprovalExpired, ApprovalRequest
 from playbooks.audit import AuditLog, os_identity
+from playbooks.autorun import AUTO_RUN_ACTOR, AutoRunGovernor
 from playbooks.catalog import Catalog, load_catalog
 from playbooks.config import PlaybookConfig
 from playbooks.db import PlaybookDb
@@ -73,8 +74,9 @@ class PlaybookSession:
         self.catalog = catalog if catalog is not None else load_catalog(config.user_catalog_dir)
         self.deny_lists = deny if deny is not None else DenyLists.from_config(config)
         self.validator = ProposalValidator(self.catalog, config, self.deny_lists)
-        self.audit = AuditLog(db) if db is not None else None
+        self.audit = AuditLog(db, syslog=config.audit_syslog) if db is not None else None
         self.executor = Executor(self.validator, db, self.audit) if db is not None and self.audit else None
+        self.autorun = AutoRunGovernor(config, db) if db is not None else None
         self.llm_status: LlmStatus | None = None
         self._llm: OllamaChat | None = None
         self._probed_at = 0.0
@@ -353,18 +355,35 @@ class PlaybookSession:
         self._audit("routed", actor_type="system", actor_id="router", alert_id=alert_id,
                     data={"action": decision.action, "note": decision.note, "escalation": decision.escalation})
         if decision.action == "auto_run" and self.executor is not None:
-            auto = next(o for o in decision.proposals if o.accepted)
-            req = ApprovalRequest(auto.proposal_id, auto.plan, self.config.approval_ttl_s)  # type: ignore[arg-type]
-            approval = req.approve({"id": "auto-run", "user": "system:auto-run"}, actor_type="system",
+            self._auto_run(decision)
+        return decision
+
+    def _auto_run(self, decision: RoutingDecision) -> None:
+        """Run the routed auto-run proposal, unless a blast-radius limit holds it back for the analyst."""
+        assert self.executor is not None and self.autorun is not None
+        auto = next(o for o in decision.proposals if o.accepted and o.plan is not None)
+        assert auto.plan is not None
+        held = self.autorun.admit(auto.plan)
+        if held is not None:
+            decision.action, decision.held = "prepare", held
+            decision.note += f"; {held.text}"
+            self._audit("auto_run_held", actor_type="system", actor_id="auto-run", alert_id=decision.alert_id,
+                        proposal_id=auto.proposal_id, playbook_id=auto.playbook_id, plan_hash=auto.plan.hash,
+                        data={"reason": held.text, "limit": held.kind, "targets": auto.plan.targets})
+            return
+        try:
+            req = ApprovalRequest(auto.proposal_id, auto.plan, self.config.approval_ttl_s)
+            approval = req.approve({"id": "auto-run", "user": AUTO_RUN_ACTOR}, actor_type="system",
                                    note="medium-tier auto-run enabled in config")
-            self._audit("approved", actor_type="system", actor_id="auto-run", alert_id=alert_id,
+            self._audit("approved", actor_type="system", actor_id="auto-run", alert_id=decision.alert_id,
                         proposal_id=auto.proposal_id, playbook_id=auto.playbook_id,
                         plan_hash=approval.plan_hash, data={"approval_id": approval.approval_id})
             try:
                 self.execute(auto, approval)
             except ExecutionRefused as exc:
                 decision.note += f"; auto-run refused: {exc}"
-        return decision
+        finally:
+            self.autorun.release(auto.plan)
 
     def close(self) -> None:
         if self._llm is not None:

@@ -19,7 +19,7 @@ ConfigLoader = Callable[[argparse.Namespace], PlaybookConfig]
 # component's migrations apply. Default: Store.open(args.db) with the playbook migrations.
 StoreOpener = Callable[[argparse.Namespace, bool], Any]
 _store_opener: StoreOpener | None = None
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def _default_loader(args: argparse.Namespace) -> PlaybookConfig:
@@ -193,11 +193,20 @@ def _dry_run(args: argparse.Namespace, config: PlaybookConfig, catalog: Any) -> 
 
 
 def cmd_audit(args: argparse.Namespace, config: PlaybookConfig) -> int:
-    from playbooks import audit
-    from store.db import StoreError
+    """verify: exit 0 intact, 1 broken (first bad seq named), 3 store busy (a running engine holds it)."""
+    import re
+
+    from playbooks import audit, audit_anchor
+    from store.db import StoreError, StoreLockedError
 
     try:
         store = _open_store(args, True)
+    except StoreLockedError as exc:
+        m = re.search(r"\(pid \d+\)", str(exc))
+        print(f"vigil audit: cannot {args.op} now: the store is held by a running Vigil engine"
+              f"{' ' + m.group(0) if m else ''}. This is not a sign of tampering; stop the engine and run "
+              f"`vigil audit {args.op}` again.", file=sys.stderr)
+        return EXIT_LOCKED
     except StoreError as exc:
         print(f"vigil audit: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -208,7 +217,8 @@ def cmd_audit(args: argparse.Namespace, config: PlaybookConfig) -> int:
             print("vigil audit: this store has no audit log yet", file=sys.stderr)
             return EXIT_ERROR
         if args.op == "verify":
-            return audit.main_verify(store.cursor())
+            mirror = audit_anchor.AuditMirror(audit_anchor.mirror_path(store.path))
+            return audit.main_verify(store.cursor(), mirror)
         n = audit.export(store.cursor(), args.out)
         print(f"vigil audit: {n} records → {args.out} (mode 0600)", file=sys.stderr)
         return EXIT_OK
@@ -256,7 +266,8 @@ def register(sub: Any, add_common: Callable[..., None] | None = None,
 
     p = sub.add_parser("audit", help="verify or export the hash-chained audit log")
     ops = p.add_subparsers(dest="op", required=True)
-    v = ops.add_parser("verify", help="walk the hash chain; exit 1 at the first bad record")
+    v = ops.add_parser("verify", help="walk the hash chain and compare it with its mirror outside the store; exit 1 "
+                                      "naming the first bad record, 3 if a running engine holds the store")
     common(v)
     e = ops.add_parser("export", help="write the audit log as JSONL (mode 0600)")
     common(e)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from playbooks.params import check_user_name, network_or_host
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -41,16 +43,24 @@ class PlaybookConfig(BaseModel):
     # Execution
     read_only: bool = False  # disables every execution (proposals and dry-runs still work)
     auto_run_medium: bool = False  # Medium-tier auto-run of reversible, auto-allowed playbooks; off by default
+    # Blast-radius limits on auto-run: beyond them proposals wait for the analyst (and it is said).
+    auto_run_limit: int = Field(default=5, ge=0)  # automatic executions per window
+    auto_run_window_s: int = Field(default=600, gt=0)
+    auto_run_max_active: int = Field(default=10, ge=0)  # automatic responses in force at once (pending expiry)
     exec_prefix: list[str] = Field(default_factory=list)  # e.g. ["sudo", "-n"] or ["ip", "netns", "exec", "x"]
     step_output_cap: int = 16 * 1024  # bytes of stdout/stderr kept per step
     approval_ttl_s: int = 900
+    # Audit anchor: one syslog line per audit record. "" off, "local" (/dev/log), a socket path, udp://HOST:PORT
+    audit_syslog: str = ""
 
     # Deny-lists (never a target, whatever the evidence says)
     self_addresses: list[str] = Field(default_factory=list)  # added to the auto-detected local addresses
     gateways: list[str] = Field(default_factory=list)  # added to the auto-detected default gateways
     management_nets: list[str] = Field(default_factory=list)
     protected_assets: list[str] = Field(default_factory=list)  # OT assets: addresses/CIDRs or host names
-    protected_users: list[str] = Field(default_factory=lambda: ["root"])
+    # Added to the users that are always protected: root, the analyst's own account (and $SUDO_USER).
+    protected_users: list[str] = Field(default_factory=list)
+    protect_system_accounts: bool = True  # accounts below UID_MIN (daemon, sshd, www-data …) are never targets
     protected_services: list[str] = Field(default_factory=lambda: ["sshd", "ssh", "systemd-journald", "vigil"])
     detect_local: bool = True  # add local interface addresses and default gateways automatically
 
@@ -69,6 +79,30 @@ class PlaybookConfig(BaseModel):
     zabbix_server: str | None = None
     zabbix_host: str | None = None
     zabbix_key: str = "vigil.alert"
+
+    @field_validator("self_addresses", "gateways", "management_nets", "protected_assets")
+    @classmethod
+    def _networks(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        """A deny-list entry that does not parse would protect nothing: refuse it (only protected_assets
+        may also name hosts)."""
+        for v in values:
+            entry = network_or_host(v)  # ValueError names the entry
+            if isinstance(entry, str) and info.field_name != "protected_assets":
+                raise ValueError(f"{info.field_name}: {v!r} is not an address or network in CIDR form")
+        return values
+
+    @field_validator("protected_users")
+    @classmethod
+    def _users(cls, values: list[str]) -> list[str]:
+        return [check_user_name(v) for v in values]
+
+    @field_validator("audit_syslog")
+    @classmethod
+    def _syslog_address(cls, value: str) -> str:
+        from playbooks.audit_anchor import parse_syslog_address
+
+        parse_syslog_address(value)  # ValueError names the accepted forms
+        return value
 
 
 def config_from_sections(llm: object = None, playbooks: object = None, *, read_only: bool = False,
@@ -91,9 +125,14 @@ def config_from_sections(llm: object = None, playbooks: object = None, *, read_o
     take(playbooks, "auto_run", "auto_run_medium")
     take(playbooks, "management_nets", "management_nets")
     take(playbooks, "protected_assets", "protected_assets")
+    take(playbooks, "protected_users", "protected_users")
+    take(playbooks, "auto_run_limit", "auto_run_limit")
+    take(playbooks, "auto_run_window_s", "auto_run_window_s")
+    take(playbooks, "auto_run_max_active", "auto_run_max_active")
     take(playbooks, "approval_ttl_s", "approval_ttl_s")
     take(playbooks, "smtp_host", "smtp_host")
     take(playbooks, "webhook_url", "webhook_url")
     take(playbooks, "ticket_file", "tickets_path")
+    take(playbooks, "audit_syslog", "audit_syslog")
     data.update(overrides)
     return PlaybookConfig.model_validate(data)

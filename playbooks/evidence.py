@@ -3,15 +3,17 @@ look-ups the chat model may call as tools."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from playbooks.addresses import canonical_ip
 from store.schema import ALERT_FIELD_NAMES, EVENT_FIELD_NAMES
 
+# Derived evidence field: accounts the cited rows show compromised (see `compromised_accounts`).
+COMPROMISED_USER = "compromised_user"
 # Event columns whose values can bind a playbook parameter, and that the model may search by.
 BINDABLE_FIELDS = ("src_ip", "dst_ip", "user", "host", "app", "source")
 SEARCHABLE_FIELDS = ("src_ip", "dst_ip", "user", "host", "app", "category", "outcome", "template_id")
@@ -22,7 +24,7 @@ def normalise(value: Any) -> str:
     """Canonical text for comparing a parameter with evidence (IPs canonical, names case-folded)."""
     text = str(value).strip()
     try:
-        return str(ipaddress.ip_address(text))
+        return str(canonical_ip(text))
     except ValueError:
         pass
     text = text.lower()
@@ -88,6 +90,9 @@ class AlertContext:
         return out
 
     def most_common(self, field_name: str) -> str | None:
+        if field_name == COMPROMISED_USER:
+            found = compromised_accounts(self.evidence)
+            return found[-1] if found else None
         ent = self.entity()
         if ent and ent[0] == field_name:
             return ent[1]
@@ -97,6 +102,22 @@ class AlertContext:
             if val not in (None, ""):
                 counts[str(val)] = counts.get(str(val), 0) + 1
         return max(counts, key=lambda k: counts[k]) if counts else None
+
+
+def compromised_accounts(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Accounts with a successful login that follows failed logins for the same account from the same
+    address, in these rows (oldest compromise first). Failures alone make an account a target of the
+    attack, not a compromised one: locking it would punish the victim."""
+    failed: set[tuple[str, str]] = set()
+    out: list[str] = []
+    auth = [r for r in rows if r.get("user") and r.get("src_ip") and r.get("outcome") in ("failure", "success")]
+    for row in sorted(auth, key=lambda r: int(r.get("event_id") or 0)):  # ids follow arrival order
+        key = (str(row["user"]), normalise(row["src_ip"]))
+        if row["outcome"] == "failure":
+            failed.add(key)
+        elif key in failed and key[0] not in out:
+            out.append(key[0])
+    return out
 
 
 def fetch_dicts(cur: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:

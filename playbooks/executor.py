@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from playbooks import expiry_binding
 from playbooks.actions import ActionContext
 from playbooks.approval import Approval, ApprovalError
 from playbooks.audit import AuditLog
@@ -142,6 +143,27 @@ class Executor:
         self.config = validator.config
         self.db = db
         self.audit = audit
+        self._spent_approvals: set[str] = set()
+        self._spent_lock = threading.Lock()
+
+    def _spend_approval(self, approval: Approval) -> str | None:
+        """Use an approval up: None the first time, else why not. An approval authorises one attempt (a
+        refused one included); running the plan again needs a new decision. Checked in memory, and against
+        executions started in the audit log, so a second session on the same store cannot replay it either."""
+        with self._spent_lock:
+            if approval.approval_id in self._spent_approvals:
+                return f"approval {approval.approval_id} was already used; approvals are single-use, approve again"
+            cur = self.db.cursor()
+            try:
+                used = cur.execute("SELECT count(*) FROM audit_log WHERE kind = 'execution_started' AND "
+                                   "json_extract_string(record, '$.data.approval_id') = ?",
+                                   [approval.approval_id]).fetchone()
+            finally:
+                cur.close()
+            if used and used[0]:
+                return f"approval {approval.approval_id} was already used; approvals are single-use, approve again"
+            self._spent_approvals.add(approval.approval_id)
+            return None
 
     def recheck(self, outcome: ProposalOutcome, alert_ctx: Any) -> list[str]:
         """Deny-lists and preconditions evaluated now; returns the failures."""
@@ -152,7 +174,7 @@ class Executor:
             return ["the playbook changed since the plan was rendered"]
         ctx = ActionContext(self.config, alert_ctx.alert if alert_ctx else None,
                             alert_ctx.rows(outcome.plan.evidence_ids) if alert_ctx else [], outcome.proposal_id)
-        checks = self.validator.check_preconditions(pb, outcome.plan.params, ctx)
+        checks = self.validator.check_preconditions(pb, outcome.plan.params, ctx, outcome.source)
         return [f"{c.name}: {c.detail}" for c in checks if not c.ok]
 
     def run(self, outcome: ProposalOutcome, approval: Approval, alert_ctx: Any = None,
@@ -176,6 +198,8 @@ class Executor:
             approval.check(plan)
         except ApprovalError as exc:
             raise refuse(str(exc)) from None
+        if spent := self._spend_approval(approval):
+            raise refuse(spent)
         failures = self.recheck(outcome, alert_ctx)
         if failures:
             raise refuse("preconditions no longer hold: " + "; ".join(failures))
@@ -220,7 +244,12 @@ class Executor:
 
     def _finish(self, result: ExecutionResult, outcome: ProposalOutcome | None, plan: Plan,
                 actor_type: str, actor: str, started: datetime) -> None:
-        steps_json = json.dumps(result.audit_data(), default=str)
+        audit_data = result.audit_data()
+        expiry_id = uuid.uuid4().hex[:16]
+        if result.expiry_due is not None:
+            # The audit names the expiry and its rollback digest: the scheduler runs only what matches (binding).
+            audit_data["expiry"] = expiry_binding.expiry_audit(expiry_id, result.expiry_due, plan.rollback)
+        steps_json = json.dumps(audit_data, default=str)
 
         def write(con: Any) -> None:
             con.execute("INSERT INTO playbook_executions VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -232,15 +261,16 @@ class Executor:
                 # One pending expiry per (playbook, target): a newer block replaces the older schedule.
                 con.execute("UPDATE playbook_expiries SET status = 'superseded', done_at = ? "
                             "WHERE target_key = ? AND status = 'pending'", [datetime.now(UTC), plan.target_key()])
-                con.execute("INSERT INTO playbook_expiries VALUES (?,?,?,?,?,?,?,?,?)",
-                            [uuid.uuid4().hex[:16], result.execution_id, result.proposal_id, plan.playbook_id,
+                con.execute("INSERT INTO playbook_expiries (expiry_id, execution_id, proposal_id, playbook_id, "
+                            "target_key, due_at, rollback, status, done_at, plan_hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            [expiry_id, result.execution_id, result.proposal_id, plan.playbook_id,
                              plan.target_key(), result.expiry_due,
-                             json.dumps([s.to_json() for s in plan.rollback]), "pending", None])
+                             json.dumps([s.to_json() for s in plan.rollback]), "pending", None, plan.hash])
         self.db.write(write)
         kind = {"run": "executed", "rollback": "rolled_back", "expiry": "expired_rollback"}[result.kind]
         self.audit.record(kind, actor_type=actor_type, actor_id=actor, alert_id=plan.alert_id,
                           proposal_id=result.proposal_id, playbook_id=plan.playbook_id, plan_hash=result.plan_hash,
-                          data=result.audit_data())
+                          data=audit_data)
 
     def rollback(self, outcome: ProposalOutcome, actor: dict[str, Any], reason: str = "analyst request",
                  on_output: OutputFn | None = None) -> ExecutionResult:
@@ -289,10 +319,9 @@ class ExpiryScheduler:
     def pending(self) -> list[dict[str, Any]]:
         cur = self.db.cursor()
         try:
-            return fetch_dicts(cur, "SELECT x.expiry_id, x.execution_id, x.proposal_id, x.playbook_id, x.target_key, "
-                                    "x.due_at, x.rollback, e.plan_hash FROM playbook_expiries x LEFT JOIN "
-                                    "playbook_executions e USING (execution_id) WHERE x.status = 'pending' "
-                                    "ORDER BY x.due_at")
+            return fetch_dicts(cur, "SELECT expiry_id, execution_id, proposal_id, playbook_id, target_key, due_at, "
+                                    "rollback, plan_hash FROM playbook_expiries WHERE status = 'pending' "
+                                    "ORDER BY due_at")
         finally:
             cur.close()
 
@@ -305,17 +334,37 @@ class ExpiryScheduler:
                 continue
             if self.executor.config.read_only:
                 break  # expiries wait until execution is enabled again; they are not lost
+            if self._refused(item):
+                continue
             steps = [RenderedStep.from_json(s) for s in json.loads(item["rollback"])]
             stub = Plan(item["playbook_id"], 0, "", "", {}, item["target_key"].split(":", 1)[1].split(","), None,
                         [], [], rollback=steps)
             # The audit links the expiry to the original plan (its hash) and execution.
             result = self.executor._rollback_steps(stub, steps, item["proposal_id"], "expiry", "system", "expiry",
-                                                   f"expiry {item['expiry_id']} of {item['execution_id']}", None,
+                                                   expiry_binding.expiry_reason(item), None,
                                                    plan_hash=item.get("plan_hash"))
             status = "done" if result.status == "succeeded" else "failed"
             self._mark(item["expiry_id"], status)
             done.append(result)
         return done
+
+    def _refused(self, item: dict[str, Any]) -> bool:
+        """Refuse (audit, mark 'refused') an expiry that no approved plan scheduled; see playbooks.expiry_binding."""
+        cur = self.db.cursor()
+        try:
+            reason = expiry_binding.refusal(cur, item)
+        finally:
+            cur.close()
+        if reason is None:
+            return False
+        # The row's own values may be planted: recorded as data, capped, never used to pick what runs.
+        self.executor.audit.record("expiry_refused", actor_type="system", actor_id="expiry-scheduler",
+                                   data={"reason": reason, "expiry_id": str(item.get("expiry_id"))[:64],
+                                         "execution_id": str(item.get("execution_id"))[:64],
+                                         "plan_hash": str(item.get("plan_hash"))[:64],
+                                         "target_key": str(item.get("target_key"))[:200]})
+        self._mark(item["expiry_id"], "refused")
+        return True
 
     def _mark(self, expiry_id: str, status: str) -> None:
         def write(con: Any) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from playbooks.actions import ACTIONS, ActionContext
+from playbooks.addresses import Network, canonical_ip, canonical_network, identities, special_address
 from playbooks.config import PlaybookConfig
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from playbooks.params import network_or_host
 
 
 @dataclass(frozen=True)
@@ -87,16 +87,20 @@ def _default_gateways() -> set[str]:
 
 
 def _nets(values: list[str]) -> tuple[list[Network], set[str]]:
+    """Networks and host names from config entries. A malformed network raises ValueError: a typo in a
+    deny-list must stop the program, never silently protect nothing (config loading names the key first)."""
     nets: list[Network] = []
     names: set[str] = set()
     for v in values:
-        try:
-            nets.append(ipaddress.ip_network(v.strip(), strict=False))
-        except ValueError:
-            names.add(v.strip().lower())
+        entry = network_or_host(v)
+        if isinstance(entry, str):
+            names.add(entry)
+        else:
+            nets.append(entry)
     return nets, names
 
 
+ALWAYS_PROTECTED_USERS = frozenset({"root"})
 @dataclass
 class DenyLists:
     """Named lists a target may never be in. Built once from config (plus local detection)."""
@@ -109,6 +113,7 @@ class DenyLists:
     own_hosts: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
     services: set[str] = field(default_factory=set)
+    protect_system_accounts: bool = True
 
     @classmethod
     def from_config(cls, cfg: PlaybookConfig) -> DenyLists:
@@ -118,41 +123,69 @@ class DenyLists:
             selfs += sorted(_cached("self", _local_addresses))
             gws += sorted(_cached("gateways", _default_gateways))
         prot_nets, prot_names = _nets(cfg.protected_assets)
-        users = set(cfg.protected_users)
+        users = set(ALWAYS_PROTECTED_USERS) | set(cfg.protected_users)
         try:
             users.add(getpass.getuser())  # the analyst's own account
         except Exception:
             pass
+        if os.environ.get("SUDO_USER"):
+            users.add(os.environ["SUDO_USER"])  # the analyst behind sudo
         hostname = socket.gethostname().lower()
         return cls(
-            self_nets=_nets(selfs)[0], gateway_nets=_nets(gws)[0], management_nets=_nets(cfg.management_nets)[0],
+            self_nets=_local_nets(selfs), gateway_nets=_local_nets(gws), management_nets=_nets(cfg.management_nets)[0],
             protected_nets=prot_nets, protected_hosts=prot_names,
-            own_hosts={hostname, hostname.split(".")[0], "localhost"},
+            own_hosts={hostname, hostname.split(".")[0], "localhost", "localhost.localdomain", "ip6-localhost",
+                       "ip6-loopback"},
             users=users, services={s.lower() for s in cfg.protected_services},
+            protect_system_accounts=cfg.protect_system_accounts,
         )
 
     def is_protected_asset(self, value: str) -> bool:
         try:
-            net = ipaddress.ip_network(value, strict=False)
+            net = canonical_network(value)
         except ValueError:
             return value.lower() in self.protected_hosts
-        return any(net.overlaps(p) for p in self.protected_nets if p.version == net.version)
+        return any(face.overlaps(p) for face, _ in identities(net) for p in self.protected_nets
+                   if p.version == face.version)
+
+    def _network_violation(self, ptype: str, text: str) -> str | None:
+        net = canonical_network(text)
+        for face, how in identities(net):
+            for label, nets in (("this host's own address", self.self_nets), ("a default gateway", self.gateway_nets),
+                                ("a management network", self.management_nets),
+                                ("a protected OT asset", self.protected_nets)):
+                for p in nets:
+                    if p.version == face.version and face.overlaps(p):
+                        return f"{text} is {label} ({p}){how}"
+        if ptype == "cidr" and net.prefixlen < (16 if net.version == 4 else 48):
+            return f"{text} is too wide to block"
+        for face, how in identities(net):
+            # A permitted network is at most a /16 (IPv4) or /48 (IPv6), so it lies wholly inside any special
+            # range it touches: looking at both ends is enough.
+            for end in (face.network_address, face.broadcast_address):
+                if why := special_address(end):
+                    return f"{text} is {why}{how}: never a single remote host to act on"
+        return None
+
+    def _user_violation(self, name: str) -> str | None:
+        if name in self.users:
+            return f"user {name} is protected (root, the analyst's own account or [playbooks] protected_users)"
+        if self.protect_system_accounts and (uid := _system_uid(name)) is not None:
+            return f"user {name} is a system account (uid {uid}): services run as it; never locked"
+        return None
 
     def violation(self, ptype: str, value: Any) -> str | None:
         """Why `value` may not be targeted, or None."""
         text = str(value)
         if ptype in ("ip", "cidr"):
-            net = ipaddress.ip_network(text, strict=False)
-            for label, nets in (("this host's own address", self.self_nets), ("a default gateway", self.gateway_nets),
-                                ("a management network", self.management_nets),
-                                ("a protected OT asset", self.protected_nets)):
-                for p in nets:
-                    if p.version == net.version and net.overlaps(p):
-                        return f"{text} is {label} ({p})"
-            if ptype == "cidr" and net.prefixlen < (16 if net.version == 4 else 48):
-                return f"{text} is too wide to block"
-            return None
+            return self._network_violation(ptype, text)
         if ptype == "host":
+            try:
+                canonical_ip(text)
+            except ValueError:
+                pass
+            else:  # a host parameter written as an address gets the address rules
+                return self._network_violation("ip", text)
             low = text.lower()
             if low in self.own_hosts:
                 return f"{text} is this host"
@@ -160,9 +193,7 @@ class DenyLists:
                 return f"{text} is a protected OT asset"
             return None
         if ptype == "user":
-            if text in self.users:
-                return f"user {text} is protected (root, the analyst's own account or configured)"
-            return None
+            return self._user_violation(text)
         if ptype == "service":
             base = text.lower().removesuffix(".service")
             if base in self.services or text.lower() in self.services:
@@ -171,12 +202,44 @@ class DenyLists:
         return None
 
 
+def _local_nets(values: list[str]) -> list[Network]:
+    """Detected local addresses are kernel output, not config: an odd entry is skipped, not fatal."""
+    out: list[Network] = []
+    for v in values:
+        try:
+            out.append(canonical_network(v))
+        except ValueError:
+            continue
+    return out
+
+
+def _uid_min() -> int:
+    try:
+        for line in Path("/etc/login.defs").read_text().splitlines():
+            cols = line.split()
+            if len(cols) >= 2 and cols[0] == "UID_MIN" and cols[1].isdigit():
+                return int(cols[1])
+    except OSError:
+        pass
+    return 1000
+
+
+def _system_uid(name: str) -> int | None:
+    """The uid of a local system account (below UID_MIN, or nobody-like at the top), else None."""
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except (KeyError, OSError):
+        return None
+    return uid if uid < _uid_min() or uid >= 65534 else None
+
+
 @dataclass
 class CheckContext:
     config: PlaybookConfig
     deny: DenyLists
     params: Mapping[str, Any]
     action_ctx: ActionContext
+    source: str = ""  # who chose the playbook: llm | offline_rules | rules | analyst
 
 
 def _probe(ctx: CheckContext, action: str, args: Mapping[str, Any]) -> int:
@@ -269,6 +332,21 @@ def check_not_protected_asset(args: Mapping[str, Any], ctx: CheckContext) -> Che
     return CheckResult(f"not_protected_asset({value})", not bad, "protected OT asset" if bad else "not protected")
 
 
+def check_account_compromised(args: Mapping[str, Any], ctx: CheckContext) -> CheckResult:
+    """Containment of an account needs proof it is the attacker's now, or an analyst's own choice: the
+    account that only *received* failed logins is the victim."""
+    from playbooks.evidence import compromised_accounts
+
+    user = str(ctx.params.get(str(args.get("param", "user")), ""))
+    name = f"account_compromised({user})"
+    if ctx.source == "analyst":
+        return CheckResult(name, True, "chosen explicitly by the analyst")
+    if user in compromised_accounts(ctx.action_ctx.evidence):
+        return CheckResult(name, True, "a login succeeded after failed logins for it from the same address")
+    return CheckResult(name, False, "no successful login after failures for this account in the cited evidence "
+                                    "(failures alone make it the victim); an analyst may still choose it")
+
+
 PRECONDITIONS: dict[str, Callable[[Mapping[str, Any], CheckContext], CheckResult]] = {
     "binary_available": check_binary_available,
     "not_already_blocked": check_not_already_blocked,
@@ -276,4 +354,5 @@ PRECONDITIONS: dict[str, Callable[[Mapping[str, Any], CheckContext], CheckResult
     "configured": check_configured,
     "writable": check_writable,
     "not_protected_asset": check_not_protected_asset,
+    "account_compromised": check_account_compromised,
 }

@@ -41,8 +41,9 @@ def suggest(catalog: Catalog, alert: AlertContext, limit: int = 3) -> list[Model
             continue
         rationale = (f"Offline rule: {alert.severity} {alert.category or 'uncategorised'} alert "
                      f"({alert.alert.get('rule_id') or alert.alert.get('detector')}) matches {pb.id}.")
+        # The latest rows: a sequence alert's deciding event (the login that succeeded) comes last.
         out.append(ModelProposal(decision="propose_playbook", playbook=PlaybookChoice(playbook_id=pb.id,
-                                 params=params), rationale=rationale, evidence_ids=alert.event_ids[:20]))
+                                 params=params), rationale=rationale, evidence_ids=alert.event_ids[-20:]))
         if len(out) >= limit:
             break
     return out

@@ -5,9 +5,10 @@ Validation is strict and positive (allow-list shapes), because values end up in 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Literal
+
+from playbooks.addresses import Network, canonical_ip, canonical_network
 
 PARAM_TYPES = ("ip", "cidr", "user", "host", "service", "path", "duration", "int", "enum", "str")
 ParamType = Literal["ip", "cidr", "user", "host", "service", "path", "duration", "int", "enum", "str"]
@@ -21,10 +22,31 @@ _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,127}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _STR_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+_ADDRESS_LIKE = re.compile(r"^[0-9.]+$|[:/]")
 
 
 class ParamError(ValueError):
     """A parameter value that does not fit its declared type; the message says which and why."""
+
+
+def network_or_host(text: str) -> Network | str:
+    """A config entry that names either a network (address or CIDR) or a host name. Anything that looks
+    like an address (digits and dots, a colon or a slash) must parse as one: `10.0.0.0/33` or `10.0.0/24`
+    are mistakes, never host names. ValueError with the reason."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("empty entry")
+    if _ADDRESS_LIKE.search(raw):
+        return canonical_network(raw)
+    if not _HOST.match(raw):
+        raise ValueError(f"{raw[:60]!r} is neither an address, a CIDR network nor a host name")
+    return raw.rstrip(".").lower()
+
+
+def check_user_name(text: str) -> str:
+    if not _USER.match(text.strip()):
+        raise ValueError(f"{text[:60]!r} is not a valid user name")
+    return text.strip()
 
 
 def parse_duration(raw: Any) -> int:
@@ -69,12 +91,12 @@ def coerce(ptype: str, raw: Any, *, choices: list[str] | None = None, minimum: i
         raise ParamError(f"longer than {max_len} characters")
     if ptype == "ip":
         try:
-            return str(ipaddress.ip_address(text))
+            return str(canonical_ip(text))
         except ValueError:
             raise ParamError(f"not an IP address: {text[:60]!r}") from None
     if ptype == "cidr":
         try:
-            return str(ipaddress.ip_network(text, strict=False))
+            return str(canonical_network(text))
         except ValueError:
             raise ParamError(f"not a network (CIDR): {text[:60]!r}") from None
     if ptype == "user":

@@ -195,7 +195,7 @@ class ProposalValidator:
             plan = render_plan(pb, params, self.config, ctx, cited, targets, ot_target)
         except (ActionConfigError, ValueError, KeyError) as exc:
             return reject(f"cannot render: {exc}", **common)
-        checks = self.check_preconditions(pb, params, ctx) if run_preconditions else []
+        checks = self.check_preconditions(pb, params, ctx, source) if run_preconditions else []
         failed = [c for c in checks if not c.ok]
         if failed:
             return ProposalOutcome(pid, source, alert_id, "propose_playbook", False,
@@ -204,9 +204,10 @@ class ProposalValidator:
         return ProposalOutcome(pid, source, alert_id, "propose_playbook", True, [], plan=plan, checks=checks,
                                llm=llm, **common)
 
-    def check_preconditions(self, pb: Playbook, params: dict[str, Any], ctx: ActionContext) -> list[CheckResult]:
-        """Deny-list summary plus every declared precondition, evaluated now."""
-        cctx = CheckContext(self.config, self.deny, params, ctx)
+    def check_preconditions(self, pb: Playbook, params: dict[str, Any], ctx: ActionContext,
+                            source: str = "") -> list[CheckResult]:
+        """Deny-list summary plus every declared precondition, evaluated now (`source`: who chose it)."""
+        cctx = CheckContext(self.config, self.deny, params, ctx, source)
         results = []
         for name, spec in pb.parameters.items():
             if spec.deny and name in params and spec.type in ("ip", "cidr", "host", "user", "service"):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from playbooks.autorun import Hold
 from playbooks.catalog import Catalog
 from playbooks.config import PlaybookConfig
 from playbooks.evidence import AlertContext
@@ -25,6 +26,7 @@ class RoutingDecision:
     proposals: list[ProposalOutcome] = field(default_factory=list)
     escalation: str | None = None  # banner text for the UI (and ring the bell)
     note: str = ""
+    held: Hold | None = None  # why an auto-run was held back for the analyst (said on screen and audited)
 
 
 def route_alert(alert: AlertContext, catalog: Catalog, validator: ProposalValidator,

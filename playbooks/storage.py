@@ -64,10 +64,12 @@ CREATE TABLE IF NOT EXISTS playbook_expiries (
   done_at TIMESTAMPTZ
 );
 """),
+    # An expiry names the approved plan it belongs to; the scheduler refuses rows that do not match one.
+    (2, "ALTER TABLE playbook_expiries ADD COLUMN IF NOT EXISTS plan_hash VARCHAR"),
 ]
 
 
 def ensure_schema(con: Any) -> None:
-    """Apply every migration's statements (all are CREATE … IF NOT EXISTS) on a connection we own."""
+    """Apply every migration's statements (all are … IF NOT EXISTS) on a connection we own."""
     for _version, sql in PLAYBOOK_MIGRATIONS:
         con.execute(sql)

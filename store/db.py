@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from store.analyst_sql import SEALED_CONFIG
 from store.schema import alerts_ddl, events_ddl
 from store.sources.base import FileCheckpoint
 
@@ -93,7 +94,10 @@ class Store:
         migrations: Mapping[str, Sequence[Migration]] | None = None,
         memory_limit: str | None = None,
         threads: int | None = None,
+        sealed: bool = False,
     ) -> Store:
+        """`sealed`: DuckDB refuses file access, extensions and `SET` for the life of the connection (what
+        analyst SQL needs; see store.analyst_sql). Commands that COPY or read Parquet open unsealed."""
         db_path = Path(path) if path else default_db_path()
         if read_only and not db_path.exists():
             raise StoreError(f"no Vigil store at {db_path} (nothing has been ingested there yet)")
@@ -105,6 +109,8 @@ class Store:
             config["threads"] = threads
         # Air-gapped sites: never try to download an extension.
         config["autoinstall_known_extensions"] = False
+        if sealed:
+            config.update(SEALED_CONFIG)
         try:
             with _private_umask():
                 if not read_only:

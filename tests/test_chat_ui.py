@@ -17,7 +17,15 @@ from app.ui.chat import ChatPanel, ProposalCard
 from playbooks.chat import PlaybookSession
 
 from .ollama_server import OllamaTestServer, Reply
-from .playbook_support import ATTACKER, bruteforce_alert, make_config, open_db, unprivileged_catalog
+from .playbook_support import (
+    ATTACKER,
+    add_alert,
+    add_event,
+    bruteforce_alert,
+    make_config,
+    open_db,
+    unprivileged_catalog,
+)
 
 
 class ChatTestApp(App[None]):
@@ -198,8 +206,16 @@ async def test_editing_parameters_revalidates_and_the_new_plan_is_what_runs(env)
 
 async def test_high_impact_approval_needs_the_typed_target(tmp_path: Path) -> None:
     con, db = open_db(tmp_path / "hi.duckdb")
-    bruteforce_alert(con, 1, "high", user="daemon")
-    s = PlaybookSession(make_config(tmp_path), db)
+    # A compromised account (failures, then a success from the same address): the only kind lock_user may
+    # target. Any account that exists everywhere is a system account, so that guard is off for this test.
+    ids = list(range(100, 105))
+    for i in ids:
+        add_event(con, i, src_ip=ATTACKER, user="daemon",
+                  message=f"Failed password for daemon from {ATTACKER} port {40000 + i} ssh2")
+    add_event(con, 105, src_ip=ATTACKER, user="daemon", outcome="success",
+              message=f"Accepted password for daemon from {ATTACKER} port 40105 ssh2")
+    add_alert(con, 1, [*ids, 105], severity="high", rule_id="auth.success_after_failures")
+    s = PlaybookSession(make_config(tmp_path, protect_system_accounts=False), db)
     out = s.validator.validate({"decision": "propose_playbook", "rationale": "lock",
                                 "playbook": {"playbook_id": "lock_user", "params": {"user": "daemon"}}},
                                s.load_alert(1), "llm")

@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.ui.alert_ring import AlertRing, AlertRow
-from app.ui.queries import EventFilter, QueryError, check_read_only_sql, filter_where, run_sql
+from app.ui.queries import EventFilter, QueryError, filter_where, run_sql
 from app.ui.state import StateFile, UiState
 from app.ui.status_bar import source_health, sparkline
 from app.ui.text import clean, plain
+from store.analyst_sql import SEALED_CONFIG, AnalystSqlError, analyst_cursor, check_statement
 
 
 def row(aid: int, count: int = 1) -> AlertRow:
@@ -83,17 +84,20 @@ def test_filters_bind_patterns_as_parameters():
     "CREATE TABLE x AS SELECT 1",
 ])
 def test_sql_prompt_refuses_anything_but_one_read(sql):
-    with pytest.raises(QueryError):
-        check_read_only_sql(duckdb.connect(), sql)
+    with pytest.raises(AnalystSqlError):
+        check_statement(duckdb.connect(), sql)
 
 
 def test_sql_prompt_reads_show_describe_and_caps_with_a_probe_row():
-    con = duckdb.connect()
+    con = duckdb.connect(config=dict(SEALED_CONFIG))
     con.execute("CREATE TABLE t AS SELECT range AS n FROM range(10)")
-    assert run_sql(con, "DESCRIBE t").columns[0] == "column_name"
-    r = run_sql(con, "SELECT n FROM t ORDER BY n", cap=4)
-    assert r.rows == [(0,), (1,), (2,), (3,)] and r.capped and r.count_label() == "4 of >4 rows"
-    r = run_sql(con, "FROM t", cap=10)
+    with analyst_cursor(con) as cur:
+        assert run_sql(cur, "DESCRIBE t").columns[0] == "column_name"
+        r = run_sql(cur, "SELECT n FROM t ORDER BY n", cap=4)
+        assert r.rows == [(0,), (1,), (2,), (3,)] and r.capped and r.count_label() == "4 of >4 rows"
+        r = run_sql(cur, "FROM t", cap=10)
+        with pytest.raises(QueryError, match="read-only"):
+            run_sql(cur, "WITH d AS (DELETE FROM t RETURNING n) SELECT count(*) FROM d")
     assert not r.capped and r.count_label() == "10 rows"
 
 

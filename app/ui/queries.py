@@ -20,6 +20,7 @@ import duckdb
 
 from app.ui.alert_ring import ROW_COLUMNS, AlertRow
 from app.ui.text import clean
+from store import analyst_sql
 
 _ALERT_SELECT = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
 EVENT_DETAIL_COLUMNS = (
@@ -273,9 +274,6 @@ def search_events(cur: duckdb.DuckDBPyConnection, filters: Sequence[EventFilter]
 
 
 # -- SQL prompt --------------------------------------------------------------------------------------------
-_READ_STATEMENTS = {"SELECT", "EXPLAIN"}  # SHOW, DESCRIBE, SUMMARIZE, FROM-first and VALUES parse as SELECT
-
-
 @dataclass
 class SqlResult:
     sql: str
@@ -289,70 +287,68 @@ class SqlResult:
         return f"{n:,} of >{n:,} rows" if self.capped else f"{n:,} row{'s' if n != 1 else ''}"
 
 
-def check_read_only_sql(cur: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """One read statement, or QueryError: the prompt never mutates the store (writes go through the writer)."""
-    text = sql.strip().rstrip(";").strip()
-    if not text:
-        raise QueryError("empty query")
+@contextlib.contextmanager
+def analyst_reading(store: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor for analyst SQL: read-only transaction on the sealed store (store.analyst_sql), closed after use."""
     try:
-        statements = cur.extract_statements(text)
-    except duckdb.Error as exc:
-        raise QueryError(f"syntax: {exc}") from exc
-    if len(statements) != 1:
-        raise QueryError("one statement at a time")
-    kind = str(statements[0].type).rsplit(".", 1)[-1]
-    if kind not in _READ_STATEMENTS:
-        raise QueryError(f"the SQL prompt is read-only ({kind} refused)")
-    return text
+        with analyst_sql.analyst_cursor(store.con) as cur:
+            yield cur
+    except analyst_sql.AnalystSqlError as exc:
+        raise QueryError(str(exc)) from exc
 
 
 def run_sql(cur: duckdb.DuckDBPyConnection, sql: str, cap: int = 500) -> SqlResult:
+    """One SELECT through the analyst gate on an `analyst_reading` cursor; at most `cap` rows kept."""
     import time
 
-    text = check_read_only_sql(cur, sql)
     t0 = time.perf_counter()
     try:
-        rel = cur.sql(text)
+        text, rel = analyst_sql.relation(cur, sql)
         if rel is None:
             return SqlResult(text, [], [], False, time.perf_counter() - t0)
-        # The probe row beyond the cap is how the prompt knows to say "N of >N".
-        table = rel.limit(cap + 1).to_arrow_table()
-    except duckdb.Error as exc:
-        raise QueryError(str(exc).splitlines()[0]) from exc
+        with analyst_sql.translated():
+            # The probe row beyond the cap is how the prompt knows to say "N of >N".
+            table = rel.limit(cap + 1).to_arrow_table()
+    except analyst_sql.AnalystSqlError as exc:
+        raise QueryError(str(exc)) from exc
     columns = list(table.column_names)
     rows = [tuple(r.values()) for r in table.to_pylist(maps_as_pydicts="strict")] if columns else []
     return SqlResult(text, columns, rows[:cap], len(rows) > cap, time.perf_counter() - t0)
 
 
 def export_sql(cur: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str) -> int:
-    """Re-run the query and stream every row (not just the shown ones) to CSV or JSONL; returns rows."""
+    """Re-run the query through the analyst gate and stream every row (not just the shown ones) to CSV or
+    JSONL, written by this process (DuckDB itself cannot write files here); returns rows."""
     import pyarrow.csv as pacsv
 
-    text = check_read_only_sql(cur, sql)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt not in ("csv", "jsonl"):
+        raise QueryError(f"unknown export format {fmt!r}")
     try:
-        rel = cur.sql(text)
+        _text, rel = analyst_sql.relation(cur, sql)
         if rel is None:
             raise QueryError("the statement returns no rows")
-        reader = rel.to_arrow_reader(10_000)
-    except duckdb.Error as exc:
-        raise QueryError(str(exc).splitlines()[0]) from exc
+        with analyst_sql.translated():
+            reader = rel.to_arrow_reader(10_000)
+    except analyst_sql.AnalystSqlError as exc:
+        raise QueryError(str(exc)) from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    if fmt == "csv":
-        with os.fdopen(fd, "wb") as raw, pacsv.CSVWriter(raw, reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                n += batch.num_rows
-    elif fmt == "jsonl":
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for batch in reader:
-                for rec in batch.to_pylist():
-                    out.write(json.dumps(rec, default=_json_default, ensure_ascii=False) + "\n")
-                n += batch.num_rows
-    else:
-        os.close(fd)
-        raise QueryError(f"unknown export format {fmt!r}")
+    try:
+        with analyst_sql.translated():
+            if fmt == "csv":
+                with os.fdopen(fd, "wb") as raw, pacsv.CSVWriter(raw, reader.schema) as writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+                        n += batch.num_rows
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    for batch in reader:
+                        for rec in batch.to_pylist():
+                            out.write(json.dumps(rec, default=_json_default, ensure_ascii=False) + "\n")
+                        n += batch.num_rows
+    except analyst_sql.AnalystSqlError as exc:
+        raise QueryError(str(exc)) from exc
     return n
 
 

@@ -1,5 +1,6 @@
-"""SQL: a read-only prompt over the store (one SELECT-like statement), results in a table capped at a few
-hundred rows and labelled "N of >N rows" when capped, with export of the full result to CSV or JSONL."""
+"""SQL: a read-only prompt over the store (one SELECT, through the analyst gate in store.analyst_sql), results
+in a table capped at a few hundred rows and labelled "N of >N rows" when capped, with export of the full result
+to CSV or JSONL."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import get_current_worker
 
-from app.ui.queries import QueryError, SqlResult, export_sql, reading, run_sql
+from app.ui.queries import QueryError, SqlResult, analyst_reading, export_sql, run_sql
 from app.ui.text import clean, plain
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ class SqlScreen(Screen[None]):
         worker = get_current_worker()
         mine: Any = None
         try:
-            with reading(store) as cur:
+            with analyst_reading(store) as cur:
                 self._running = mine = cur
                 result, error = run_sql(cur, sql, self.cap), None
         except QueryError as exc:
@@ -176,7 +177,7 @@ class SqlScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="sql-export")
     def _export(self, store: Any, sql: str, path: Path, fmt: str) -> None:
         try:
-            with reading(store) as cur:
+            with analyst_reading(store) as cur:
                 n = export_sql(cur, sql, path, fmt)
         except (QueryError, OSError) as exc:
             self.post_message(SqlExported(None, 0, str(exc)))
