@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forward", metavar="NATS_URL", help="forward events and alerts to NATS JetStream")
     p.add_argument("--consume", metavar="NATS_URL", help="consume other sites' events from NATS JetStream")
     p.add_argument("--site", metavar="ID", help="this site's id (stamped on forwarded events)")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
+                   help="headless and not on a terminal: one status line this often (default 10)")
 
     p = sub.add_parser("demo", help="the console on a generated scenario (SSH brute force, web scan, …)")
     _add_common(p)
@@ -172,12 +174,13 @@ def format_status(engine: Any, *, plain: bool = False) -> str:
     return line
 
 
-def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> int:
+def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0, every: float = 10.0) -> int:
     tty = sys.stderr.isatty()
     deadline = time.monotonic() + seconds if seconds else None
     next_plain = 0.0
+    tick = min(1.0, max(0.1, every))
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(tick):
             if engine.writer.failed is not None:
                 print(f"\nvigil: store writer failed: {engine.writer.failed}", file=sys.stderr)
                 return EXIT_ERROR
@@ -186,7 +189,7 @@ def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> in
                 print("\r" + line.ljust(120)[:160], end="", file=sys.stderr, flush=True)
             elif time.monotonic() >= next_plain:
                 print(line, file=sys.stderr, flush=True)
-                next_plain = time.monotonic() + 10
+                next_plain = time.monotonic() + every
             if deadline is not None and time.monotonic() >= deadline:
                 break
     finally:
@@ -199,7 +202,11 @@ def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> in
 
 def format_status_final(engine: Any) -> str:
     st = engine.pipeline.stats
-    return f"{st.events:,} events stored, {st.parse_errors:,} parse errors"
+    text = f"{st.events:,} events stored, {st.parse_errors:,} parse errors"
+    if engine.detection is not None:
+        d = engine.detection.status()
+        text += f", {d['scored']:,} scored, detection checkpoint {d['checkpoint']:,}"
+    return text
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -228,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=args.db, read_only=read_only).start()
     print(f"vigil: storing into {engine.store.path}", file=sys.stderr)
-    return run_headless(engine, stop)
+    return run_headless(engine, stop, every=args.status_every)
 
 
 def _console(cfg: Config, db: str | None, *, read_only: bool, demo: Any = None) -> int:

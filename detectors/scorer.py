@@ -113,13 +113,7 @@ class Scorer:
     # -- start-up ----------------------------------------------------------------------------------
     def resume(self, con: Any) -> ScorerCheckpoint:
         """Reload the checkpoint, the correlation windows and the alerts still open at the checkpoint."""
-        cp = load_checkpoint(con)
-        if cp is None:
-            # A store scored before checkpoints existed: everything already stored counts as scored (its alerts
-            # exist); a new store starts at 0.
-            row = con.execute("SELECT max(event_id), count(*), max(template_id) FROM events").fetchone()
-            cp = ScorerCheckpoint(last_event_id=int(row[0] or 0), events_scored=int(row[1] or 0),
-                                  template_max=None if row[2] is None else int(row[2]))
+        cp = load_checkpoint(con) or ScorerCheckpoint()  # the migration writes the first one
         with self._lock:
             self.checkpoint = cp
             self.rules.watermark_us = cp.watermark_us

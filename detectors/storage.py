@@ -26,7 +26,11 @@ DETECTOR_MIGRATIONS: list[tuple[int, str]] = [
         " consumer VARCHAR PRIMARY KEY, last_event_id BIGINT NOT NULL, watermark_us BIGINT,"
         " template_max BIGINT, events_scored BIGINT, updated_at TIMESTAMPTZ);\n"
         "CREATE TABLE IF NOT EXISTS detector_windows ("
-        " rule_id VARCHAR, group_key VARCHAR, state JSON, PRIMARY KEY (rule_id, group_key))",
+        " rule_id VARCHAR, group_key VARCHAR, state JSON, PRIMARY KEY (rule_id, group_key));\n"
+        # A store upgraded from before checkpoints had everything scored by the engine of its day; a new one
+        # starts at 0. Written once, here, so a crash before the first scoring commit can never skip events.
+        "INSERT INTO scorer_checkpoint SELECT 'scorer', coalesce(max(event_id), 0), NULL, max(template_id), "
+        "count(*), now() FROM events",
     ),
 ]
 

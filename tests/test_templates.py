@@ -6,7 +6,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from detectors.storage import DETECTOR_MIGRATIONS, load_templates, save_templates
+from app.storage import open_store
+from detectors.storage import load_templates, save_templates
 from detectors.templates import NO_TEMPLATE, TemplateMiner, bench_templates, mask
 
 SSH = [
@@ -49,9 +50,7 @@ def test_take_new_reports_each_template_once():
 
 
 def test_ids_survive_a_restart_through_the_store(tmp_path):
-    con = duckdb.connect(str(tmp_path / "v.duckdb"))
-    for _, sql in DETECTOR_MIGRATIONS:
-        con.execute(sql)
+    con = open_store(tmp_path / "v.duckdb").con
     m1 = TemplateMiner()
     before = m1.assign(SSH).tolist()
     save_templates(con, m1.take_new(), host_first={before[0]: "LabSZ"})

@@ -27,6 +27,7 @@ from detectors.rules.ruleset import CorrelationRule
 
 MAX_UNCITED = 10_000  # evidence awaiting a firing, per group (a flood below the threshold cannot be)
 MAX_CITE_PER_RULE_IN_TEMPORAL = 50
+MAX_OCCURRENCES = 8  # per rule and group: enough to find an ordered chain
 
 
 @dataclass(slots=True)
@@ -53,25 +54,31 @@ class Firing:
 
 
 class _Group:
-    __slots__ = ("wm", "times", "uncited", "values", "seen")
+    __slots__ = ("wm", "times", "uncited", "values", "occ", "evidence")
 
     def __init__(self) -> None:
         self.wm = -(2**62)  # group watermark (µs)
         self.times: deque[int] = deque()  # event_count: the latest N-1 times
         self.uncited: deque[tuple[int, int]] = deque()  # (t, eid) waiting for a firing
         self.values: OrderedDict[str, int] = OrderedDict()  # value_count: value → last time, oldest first
-        self.seen: dict[str, list[tuple[int, tuple[int, ...]]]] = {}  # temporal: rule → [(t, eids)]
+        self.occ: dict[str, deque[int]] = {}  # temporal: rule → times of its latest occurrences
+        self.evidence: dict[str, deque[tuple[int, int]]] = {}  # temporal: rule → (t, eid) to cite, the latest 50
 
     def to_json(self) -> dict[str, Any]:
+        # Flat lists of numbers: this runs for every group a batch touched, and orjson writes them fastest.
         out: dict[str, Any] = {"w": self.wm}
         if self.times:
             out["t"] = list(self.times)
         if self.uncited:
-            out["u"] = [list(x) for x in self.uncited]
+            out["ut"] = [t for t, _ in self.uncited]
+            out["ue"] = [e for _, e in self.uncited]
         if self.values:
-            out["v"] = [[k, v] for k, v in self.values.items()]
-        if self.seen:
-            out["s"] = {r: [[t, list(e)] for t, e in occ] for r, occ in self.seen.items()}
+            out["vk"] = list(self.values)
+            out["vt"] = list(self.values.values())
+        if self.occ:
+            out["o"] = {r: list(ts) for r, ts in self.occ.items()}
+            out["et"] = {r: [t for t, _ in ev] for r, ev in self.evidence.items()}
+            out["ee"] = {r: [e for _, e in ev] for r, ev in self.evidence.items()}
         return out
 
     @classmethod
@@ -79,9 +86,12 @@ class _Group:
         g = cls()
         g.wm = int(d.get("w", g.wm))
         g.times = deque((int(x) for x in d.get("t", ())), maxlen=max(1, keep))
-        g.uncited = deque((int(t), int(e)) for t, e in d.get("u", ()))
-        g.values = OrderedDict((str(k), int(v)) for k, v in d.get("v", ()))
-        g.seen = {str(r): [(int(t), tuple(int(x) for x in e)) for t, e in occ] for r, occ in d.get("s", {}).items()}
+        g.uncited = deque(zip(map(int, d.get("ut", ())), map(int, d.get("ue", ())), strict=False))
+        g.values = OrderedDict(zip(map(str, d.get("vk", ())), map(int, d.get("vt", ())), strict=False))
+        g.occ = {str(r): deque(map(int, ts), maxlen=MAX_OCCURRENCES) for r, ts in d.get("o", {}).items()}
+        et, ee = d.get("et", {}), d.get("ee", {})
+        g.evidence = {str(r): deque(zip(map(int, et[r]), map(int, ee.get(r, ())), strict=False),
+                                    maxlen=MAX_CITE_PER_RULE_IN_TEMPORAL) for r in et}
         return g
 
     def empty(self, horizon: int) -> bool:
@@ -179,33 +189,33 @@ class CorrelationState:
             g = self.group(o.group)
             t = g.wm = max(o.t, g.wm)
             lo = t - span
-            occ = g.seen.setdefault(o.rule, [])
-            occ.append((t, o.eids))
-            del occ[:-MAX_CITE_PER_RULE_IN_TEMPORAL]
-            for r in list(g.seen):
-                kept = [x for x in g.seen[r] if x[0] > lo]
-                if kept:
-                    g.seen[r] = kept
-                else:
-                    del g.seen[r]
-            if any(r not in g.seen for r in order):
+            occ = g.occ.get(o.rule)
+            if occ is None:
+                occ = g.occ[o.rule] = deque(maxlen=MAX_OCCURRENCES)
+                g.evidence[o.rule] = deque(maxlen=MAX_CITE_PER_RULE_IN_TEMPORAL)
+            occ.append(t)
+            g.evidence[o.rule].extend((t, e) for e in o.eids)
+            for r in list(g.occ):
+                times, ev = g.occ[r], g.evidence[r]
+                while times and times[0] <= lo:
+                    times.popleft()
+                while ev and ev[0][0] <= lo:
+                    ev.popleft()
+                if not times:
+                    del g.occ[r], g.evidence[r]
+            if any(r not in g.occ for r in order):
                 continue
             if ordered:
-                if o.rule != order[-1]:
+                if o.rule != order[-1] or not _ordered_chain(g.occ, order):
                     continue
-                chain = _ordered_chain(g.seen, order)
-                if chain is None:
-                    continue
-            else:
-                chain = [g.seen[r][-1] for r in order]
+            first = min(g.occ[r][0] for r in order)
             cited: list[int] = []
-            first = min(x[0] for x in chain)
             for r in order:  # every occurrence of each rule inside the window is evidence (the latest 50)
-                ids = [e for _, eids in g.seen[r] for e in eids]
-                cited.extend(ids[-MAX_CITE_PER_RULE_IN_TEMPORAL:])
+                cited.extend(e for _, e in g.evidence[r])
             out.append(Firing(o.row, t, first, tuple(dict.fromkeys(cited)), o.group, len(order),
                               rule.severity_at(len(order))))
-            g.seen.clear()  # the sequence is consumed: one firing per completed chain
+            g.occ.clear()  # the sequence is consumed: one firing per completed chain
+            g.evidence.clear()
         return out
 
     # -- persistence ----------------------------------------------------------------------------------------------
@@ -228,20 +238,15 @@ class CorrelationState:
         self.groups[key] = _Group.from_json(data, self.rule.max_count - 1)
 
 
-def _ordered_chain(seen: dict[str, list[tuple[int, tuple[int, ...]]]], order: list[str]
-                   ) -> list[tuple[int, tuple[int, ...]]] | None:
-    """Occurrences r1 ≤ r2 ≤ … ≤ rn in time, choosing the latest possible for each (walking back from rn)."""
-    chain: list[tuple[int, tuple[int, ...]]] = []
+def _ordered_chain(occ: dict[str, deque[int]], order: list[str]) -> bool:
+    """Occurrences r1 ≤ r2 ≤ … ≤ rn in time exist (walking back from the latest rn, latest possible each)."""
     limit: int | None = None
     for r in reversed(order):
-        options = [x for x in seen.get(r, []) if limit is None or x[0] <= limit]
+        options = [t for t in occ.get(r, ()) if limit is None or t <= limit]
         if not options:
-            return None
-        pick = options[-1]
-        chain.append(pick)
-        limit = pick[0]
-    chain.reverse()
-    return chain
+            return False
+        limit = options[-1]
+    return True
 
 
 @dataclass
