@@ -107,7 +107,14 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
 
 
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything Vigil writes holds log data. A process-wide umask makes every file and directory private from
+    # its first byte, including those a library creates for us (DuckDB's WAL and spill files, COPY targets,
+    # model files): a chmod afterwards leaves a window, and misses files we never see.
+    os.umask(PRIVATE_UMASK)
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
