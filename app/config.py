@@ -56,7 +56,9 @@ class ListenerConfig:
     udp_rcvbuf: int = 8 * 1024 * 1024
     max_frame: int = 64 * 1024
     idle_timeout: float = 60.0
+    frame_timeout: float = 30.0  # a started frame must complete within this (trickled bytes do not extend it)
     max_connections: int = 512
+    max_connections_per_ip: int = 32  # 0 = only max_connections
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
