@@ -87,6 +87,8 @@ class LlmConfig:
     timeout_s: float = 120.0
     num_ctx: int = 8192
     num_predict: int = 1024
+    max_output_bytes: int = 4 * 1024 * 1024  # one answer as received; a server streaming without end is cut off
+    max_answer_s: float = 600.0  # one answer, however slowly it trickles in
 
 
 @dataclass
@@ -214,6 +216,9 @@ def _validate(cfg: Config, path: Path | None) -> None:
             raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")
+    for key in ("max_output_bytes", "max_answer_s"):
+        if getattr(cfg.llm, key) <= 0:
+            raise ConfigError(path, f"llm.{key}", f"must be > 0, got {getattr(cfg.llm, key)}")
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -32,6 +32,8 @@ class PlaybookConfig(BaseModel):
     llm_num_predict: int = 1024
     llm_seed: int = 42
     llm_max_tool_rounds: int = 3
+    llm_max_output_bytes: int = Field(default=4 * 1024 * 1024, gt=0)  # per answer, as received
+    llm_max_answer_s: float = Field(default=600.0, gt=0)  # per answer, however slowly the bytes trickle in
     prompt_field_chars: int = 256
     prompt_max_rows: int = 20
 
@@ -87,6 +89,8 @@ def config_from_sections(llm: object = None, playbooks: object = None, *, read_o
     take(llm, "timeout_s", "llm_read_timeout_s")
     take(llm, "num_ctx", "llm_num_ctx")
     take(llm, "num_predict", "llm_num_predict")
+    take(llm, "max_output_bytes", "llm_max_output_bytes")
+    take(llm, "max_answer_s", "llm_max_answer_s")
     take(playbooks, "user_dir", "user_catalog_dir")
     take(playbooks, "auto_run", "auto_run_medium")
     take(playbooks, "management_nets", "management_nets")
