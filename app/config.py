@@ -116,6 +116,18 @@ class ForwardConfig:
 
 
 @dataclass
+class ArchiveConfig:
+    # Site side: the key `vigil export --sign` signs with (created 0600 on first use).
+    signing_key: str = ""  # default: $XDG_DATA_HOME/vigil/archive-signing.key
+    sign: bool = False  # sign every Parquet export, as if --sign were given
+    # Central side: a copy of each site's key, by the site id its archives name (sources.site / --site there).
+    trusted_keys: dict[str, str] = field(default_factory=dict)
+    require_signed: bool = False  # refuse archives that do not verify instead of importing them as unverified
+    max_partition_mb: int = 8192  # decompressed size of one partition
+    max_partition_rows: int = 50_000_000
+
+
+@dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
@@ -125,6 +137,7 @@ class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
     forward: ForwardConfig = field(default_factory=ForwardConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     source_path: Path | None = None
 
 
@@ -216,6 +229,9 @@ def _validate(cfg: Config, path: Path | None) -> None:
             raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")
+    for key in ("max_partition_mb", "max_partition_rows"):
+        if getattr(cfg.archive, key) < 1:
+            raise ConfigError(path, f"archive.{key}", f"must be at least 1, got {getattr(cfg.archive, key)}")
     for key in ("max_output_bytes", "max_answer_s"):
         if getattr(cfg.llm, key) <= 0:
             raise ConfigError(path, f"llm.{key}", f"must be > 0, got {getattr(cfg.llm, key)}")

@@ -80,6 +80,7 @@ class CappedTransport(httpx.BaseTransport):
         if encoding not in ("", "identity"):
             response.close()
             raise OutputCapExceeded(f"the server sent a {encoding}-compressed response, which is refused")
+        assert isinstance(response.stream, httpx.SyncByteStream)  # a sync transport's response
         return httpx.Response(response.status_code, headers=response.headers, extensions=response.extensions,
                               stream=_CappedStream(response.stream, self.max_bytes, self.max_seconds, started))
 

@@ -7,8 +7,12 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from store.archive_signing import SiteKey
 
 
 class ExportError(Exception):
@@ -34,16 +38,20 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 
 def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path,
-                 since: str | None, until: str | None, *, site: str | None = None) -> ExportResult:
+                 since: str | None, until: str | None, *, site: str | None = None,
+                 key: SiteKey | None = None) -> ExportResult:
     """Export `table` rows in [since, until). Parquet writes an archive directory with a manifest that
-    `vigil import` verifies; `site` (default: the hostname) is stamped on rows that have none."""
+    `vigil import` verifies (signed with `key` when given); `site` (default: the hostname) is stamped on rows
+    that have none."""
     if table not in ("events", "alerts"):
         raise ExportError(f"unknown table {table!r}")
     if fmt == "parquet":
         from store.archive import export_archive
 
-        res = export_archive(con, out, table=table, since=since, until=until, site=site)
+        res = export_archive(con, out, table=table, since=since, until=until, site=site, key=key)
         return ExportResult(res.rows, res.path, res.files)
+    if key is not None:
+        raise ExportError("only Parquet archives are signed (--format parquet)")
     if fmt not in ("csv", "jsonl"):
         raise ExportError(f"unknown format {fmt!r}")
     tcol = "coalesce(ts, received_at)" if table == "events" else "last_seen"
