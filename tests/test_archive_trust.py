@@ -301,3 +301,32 @@ def test_row_and_page_caps_are_checked_from_metadata(tmp_path: Path) -> None:
     with pytest.raises(PartitionRefused, match=r"a page decompresses to [\d,]+ bytes, over the 100-byte page cap"):
         inspect(archive / rel, Caps(1 << 30, 100, 100, 1000))
     assert inspect(archive / rel, Caps(1 << 30, 100, 1 << 20, 1000)).rows == 50
+
+
+def test_verified_events_replace_only_the_unverified_copies_of_the_same_ids(tmp_path: Path) -> None:
+    from store.landing import StoreIdAllocator, land_events, translate_ids, unverified_origin
+    from store.nats_link import conform
+
+    def batch(first: int, n: int, text: str) -> pa.Table:
+        rb = make_events(first, n, DAY1, "plant-1")
+        msgs = pa.array([text.format(i=first + i) for i in range(n)])
+        return conform(pa.Table.from_batches(
+            [rb.set_column(EVENT_SCHEMA.get_field_index("message"), "message", msgs)]))
+
+    store = open_store(tmp_path / "c.duckdb")
+    try:
+        con, alloc, origin = store.con, StoreIdAllocator(), "0123456789abcdef"
+        assert land_events(con, unverified_origin(origin), "plant-1", batch(1, 10, FORGED), alloc)[0] == 10
+        assert land_events(con, origin, "plant-1", batch(4, 3, GENUINE), alloc)[0] == 3
+        rows = con.execute("SELECT message FROM events ORDER BY event_id").fetchall()
+        assert [r[0] for r in rows] == [FORGED.format(i=i) for i in (1, 2, 3, 7, 8, 9, 10)] + \
+            [GENUINE.format(i=i) for i in (4, 5, 6)]
+        # The trimmed unverified ranges still translate the ids that remain, and only those.
+        central = translate_ids(con, unverified_origin(origin), list(range(1, 11)))
+        got = con.execute(f"SELECT message FROM events WHERE event_id IN ({','.join(map(str, central))}) "
+                          "ORDER BY event_id").fetchall()
+        assert [r[0] for r in got] == [FORGED.format(i=i) for i in (1, 2, 3, 7, 8, 9, 10)]
+        # An unverified claim on ids the genuine origin holds lands nothing.
+        assert land_events(con, unverified_origin(origin), "plant-1", batch(4, 3, FORGED), alloc)[:2] == (0, 3)
+    finally:
+        store.close()
