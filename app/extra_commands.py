@@ -46,7 +46,7 @@ def _playbook_config(args: argparse.Namespace) -> Any:
     from playbooks.config import config_from_sections
 
     cfg = load_config(getattr(args, "config", None))
-    return config_from_sections(cfg.llm, cfg.playbooks, read_only=cfg.ui.read_only)
+    return config_from_sections(cfg.llm, cfg.playbooks, sources=cfg.sources, read_only=cfg.ui.read_only)
 
 
 def _open_store(args: argparse.Namespace, read_only: bool) -> Any:

@@ -26,7 +26,8 @@ class ResponseDesk:
         from playbooks.executor import ExpiryScheduler
         from playbooks.routing import AlertRouter
 
-        cfg = config_from_sections(engine.config.llm, engine.config.playbooks, read_only=engine.read_only)
+        cfg = config_from_sections(engine.config.llm, engine.config.playbooks, sources=engine.config.sources,
+                                   read_only=engine.read_only)
         self.session = PlaybookSession(cfg, PlaybookDb.via_writer(engine.writer, engine.store))
         self._outbox = engine.outbox
         self.router = AlertRouter(self.session, self._decided)

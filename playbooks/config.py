@@ -63,6 +63,9 @@ class PlaybookConfig(BaseModel):
     hosts_deny_path: Path = Path("/etc/hosts.deny")
     tickets_path: Path = Field(default_factory=lambda: _data_dir() / "tickets.jsonl")
     bundles_dir: Path = Field(default_factory=lambda: _data_dir() / "bundles")
+    # The [sources] watch patterns: the only files a forensic bundle reads (an evidence row's `source` may come
+    # from an imported archive or a remote site, so it never chooses a file by itself).
+    bundle_sources: list[str] = Field(default_factory=list)
     webhook_url: str | None = None
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -73,10 +76,10 @@ class PlaybookConfig(BaseModel):
     zabbix_key: str = "vigil.alert"
 
 
-def config_from_sections(llm: object = None, playbooks: object = None, *, read_only: bool = False,
-                         **overrides: object) -> PlaybookConfig:
-    """Build from the app's `[llm]` and `[playbooks]` config sections (duck-typed: playbooks/ never imports
-    app). Empty strings mean "use the default"."""
+def config_from_sections(llm: object = None, playbooks: object = None, *, sources: object = None,
+                         read_only: bool = False, **overrides: object) -> PlaybookConfig:
+    """Build from the app's `[llm]`, `[playbooks]` and `[sources]` config sections (duck-typed: playbooks/ never
+    imports app). Empty strings mean "use the default"."""
     data: dict[str, object] = {"read_only": read_only}
 
     def take(section: object, attr: str, key: str) -> None:
@@ -99,5 +102,6 @@ def config_from_sections(llm: object = None, playbooks: object = None, *, read_o
     take(playbooks, "smtp_host", "smtp_host")
     take(playbooks, "webhook_url", "webhook_url")
     take(playbooks, "ticket_file", "tickets_path")
+    take(sources, "watch", "bundle_sources")
     data.update(overrides)
     return PlaybookConfig.model_validate(data)
