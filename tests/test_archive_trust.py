@@ -330,3 +330,16 @@ def test_verified_events_replace_only_the_unverified_copies_of_the_same_ids(tmp_
         assert land_events(con, unverified_origin(origin), "plant-1", batch(4, 3, FORGED), alloc)[:2] == (0, 3)
     finally:
         store.close()
+
+
+def test_archive_settings_are_checked_and_sign_is_for_archives_only(tmp_path: Path) -> None:
+    from app.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"archive\.max_partition_mb: must be at least 1, got 0"):
+        parse_config("[archive]\nmax_partition_mb = 0\n")
+    with pytest.raises(ConfigError, match=r"archive\.trusted_keys: expected a table of strings"):
+        parse_config('[archive]\ntrusted_keys = ["plant-1"]\n')
+    site_store(tmp_path / "s.duckdb", 3, GENUINE)
+    r = Cli(tmp_path, "site")("export", "--db", str(tmp_path / "s.duckdb"), "--format", "csv", "--out",
+                              str(tmp_path / "x.csv"), "--sign")
+    assert r.returncode == 2 and r.stderr.strip() == "vigil export: only Parquet archives are signed (--format parquet)"

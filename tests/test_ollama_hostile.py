@@ -74,3 +74,10 @@ def test_the_session_reports_the_cap_and_falls_back_offline(tmp_path: Path, serv
     errors = [e.text for e in events if e.kind == "error"]
     assert any(f"model output exceeded {CAP:,} bytes" in e and "offline proposals" in e for e in errors), errors
     assert result.outcomes and all(o.source == "offline_rules" for o in result.outcomes)
+
+
+def test_the_caps_must_be_positive() -> None:
+    from app.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"llm\.max_answer_s: must be > 0"):
+        parse_config("[llm]\nmax_answer_s = 0\n")
