@@ -32,7 +32,8 @@ class ResponseDesk:
         from playbooks.routing import AlertRouter
 
         if session is None:
-            cfg = config_from_sections(engine.config.llm, engine.config.playbooks, read_only=engine.read_only)
+            cfg = config_from_sections(engine.config.llm, engine.config.playbooks, sources=engine.config.sources,
+                                       read_only=engine.read_only)
             session = PlaybookSession(cfg, PlaybookDb.via_writer(engine.writer, engine.store))
         self.session = session
         self._outbox = engine.outbox

@@ -32,7 +32,8 @@ def build_sources(engine: Engine) -> list[Source]:
         lc = engine.config.listener
         defaults = {
             "rcvbuf": lc.udp_rcvbuf, "max_frame": lc.max_frame, "idle_timeout": lc.idle_timeout,
-            "max_connections": lc.max_connections, "tls_cert": lc.tls.cert, "tls_key": lc.tls.key,
+            "max_connections": lc.max_connections, "max_connections_per_ip": lc.max_connections_per_ip,
+            "frame_timeout": lc.frame_timeout, "tls_cert": lc.tls.cert, "tls_key": lc.tls.key,
             "tls_ca": lc.tls.ca, "handshake_timeout": lc.tls.handshake_timeout,
         }
         sources.extend(open_listener(url, defaults) for url in cfg.listen)
