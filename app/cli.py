@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["parquet", "csv", "jsonl"], default="parquet")
     p.add_argument("--out", metavar="PATH", required=True, help="directory (parquet) or file (csv, jsonl)")
     p.add_argument("--table", choices=["events", "alerts"], default="events")
+    p.add_argument("--sign", action="store_true",
+                   help="sign the Parquet archive with this site's key ([archive] signing_key; created 0600 on "
+                        "first use) so the central site can verify it")
 
     p = sub.add_parser("doctor", help="check config, store, listeners, models and Ollama")
     _add_common(p)
@@ -109,7 +112,14 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
 
 
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything Vigil writes holds log data. A process-wide umask makes every file and directory private from
+    # its first byte, including those a library creates for us (DuckDB's WAL and spill files, COPY targets,
+    # model files): a chmod afterwards leaves a window, and misses files we never see.
+    os.umask(PRIVATE_UMASK)
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
@@ -294,19 +304,48 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from app.storage import open_store
     from store.export import ExportError, export_range
+    from store.nats_link import default_site_id
 
     cfg = _load(args)
+    site = cfg.sources.site or default_site_id()
+    key = None
+    if args.sign or cfg.archive.sign:
+        if args.format != "parquet":
+            print("vigil export: only Parquet archives are signed (--format parquet)", file=sys.stderr)
+            return EXIT_USAGE
+        key = _signing_key(cfg, site)
+        if key is None:
+            return EXIT_ERROR
     store = open_store(args.db, cfg, read_only=True)
     try:
         result = export_range(store.cursor(), args.table, args.format, Path(args.out), args.since, args.until,
-                              site=cfg.sources.site or None)
+                              site=site, key=key)
     except ExportError as exc:
         print(f"vigil export: {exc}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         store.close()
-    print(f"vigil export: {result.rows:,} rows → {result.path} ({result.files} file(s))", file=sys.stderr)
+    signed = f", signed for site {site!r} with key id {key.key_id}" if key is not None else ""
+    print(f"vigil export: {result.rows:,} rows → {result.path} ({result.files} file(s){signed})", file=sys.stderr)
     return EXIT_OK
+
+
+def _signing_key(cfg: Config, site: str) -> Any:
+    from store.archive_signing import SigningKeyError, load_or_create_key
+    from store.db import default_data_dir
+
+    path = Path(cfg.archive.signing_key).expanduser() if cfg.archive.signing_key else (
+        default_data_dir() / "archive-signing.key")
+    try:
+        key, created = load_or_create_key(path)
+    except SigningKeyError as exc:
+        print(f"vigil export: {exc}", file=sys.stderr)
+        return None
+    if created:
+        print(f"vigil export: created signing key {path} (key id {key.key_id}, mode 0600). Give a copy to the "
+              f"central site, kept 0600, and name it there: [archive.trusted_keys] \"{site}\" = \"PATH\"",
+              file=sys.stderr)
+    return key
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -56,7 +56,9 @@ class ListenerConfig:
     udp_rcvbuf: int = 8 * 1024 * 1024
     max_frame: int = 64 * 1024
     idle_timeout: float = 60.0
+    frame_timeout: float = 30.0  # a started frame must complete within this (trickled bytes do not extend it)
     max_connections: int = 512
+    max_connections_per_ip: int = 32  # 0 = only max_connections
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 
@@ -86,6 +88,8 @@ class LlmConfig:
     timeout_s: float = 120.0
     num_ctx: int = 8192
     num_predict: int = 1024
+    max_output_bytes: int = 4 * 1024 * 1024  # one answer as received; a server streaming without end is cut off
+    max_answer_s: float = 600.0  # one answer, however slowly it trickles in
 
 
 @dataclass
@@ -118,6 +122,18 @@ class ForwardConfig:
 
 
 @dataclass
+class ArchiveConfig:
+    # Site side: the key `vigil export --sign` signs with (created 0600 on first use).
+    signing_key: str = ""  # default: $XDG_DATA_HOME/vigil/archive-signing.key
+    sign: bool = False  # sign every Parquet export, as if --sign were given
+    # Central side: a copy of each site's key, by the site id its archives name (sources.site / --site there).
+    trusted_keys: dict[str, str] = field(default_factory=dict)
+    require_signed: bool = False  # refuse archives that do not verify instead of importing them as unverified
+    max_partition_mb: int = 8192  # decompressed size of one partition
+    max_partition_rows: int = 50_000_000
+
+
+@dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
@@ -127,6 +143,7 @@ class Config:
     llm: LlmConfig = field(default_factory=LlmConfig)
     playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
     forward: ForwardConfig = field(default_factory=ForwardConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     source_path: Path | None = None
 
 
@@ -225,6 +242,12 @@ def _validate(cfg: Config, path: Path | None) -> None:
         parse_syslog_address(cfg.playbooks.audit_syslog)
     except ValueError as exc:
         raise ConfigError(path, "playbooks.audit_syslog", str(exc)) from None
+    for key in ("max_partition_mb", "max_partition_rows"):
+        if getattr(cfg.archive, key) < 1:
+            raise ConfigError(path, f"archive.{key}", f"must be at least 1, got {getattr(cfg.archive, key)}")
+    for key in ("max_output_bytes", "max_answer_s"):
+        if getattr(cfg.llm, key) <= 0:
+            raise ConfigError(path, f"llm.{key}", f"must be > 0, got {getattr(cfg.llm, key)}")
 
 
 def _validate_deny_lists(pbs: PlaybooksConfig, path: Path | None) -> None:

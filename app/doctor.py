@@ -36,14 +36,17 @@ def _listener_checks(urls: list[str]) -> list[tuple[str, str, str]]:
 def _ollama_check(host: str, model: str) -> tuple[str, str, str]:
     import httpx
 
+    from playbooks.llm import CappedTransport, OutputCapExceeded
+
     base = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
     if "://" not in base:
         base = "http://" + base
     try:
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
+        capped = CappedTransport(1024 * 1024, 5.0)  # whatever answers there cannot flood the doctor
+        with httpx.Client(timeout=1.0, trust_env=False, transport=capped) as client:
             version = client.get(f"{base}/api/version").json().get("version", "?")
             tags = client.get(f"{base}/api/tags").json().get("models", [])
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, ValueError, AttributeError, OutputCapExceeded) as exc:
         return (WARN, "ollama", f"unreachable at {base} ({type(exc).__name__}); chat offers offline "
                                 "(rule-based) proposals only")
     names = {m.get("model") or m.get("name") for m in tags}

@@ -152,7 +152,8 @@ class Engine:
             from playbooks.config import config_from_sections
             from playbooks.db import PlaybookDb
 
-            pb_cfg = playbook_config or config_from_sections(config.llm, config.playbooks, read_only=read_only)
+            pb_cfg = playbook_config or config_from_sections(config.llm, config.playbooks, sources=config.sources,
+                                                             read_only=read_only)
             self.playbook_session = PlaybookSession(pb_cfg, PlaybookDb.via_writer(self.writer, self.store),
                                                     catalog=catalog)
             self.responses = ResponseDesk(self.playbook_session, self.outbox)
@@ -220,7 +221,8 @@ class Engine:
             lc = self.config.listener
             defaults = {
                 "rcvbuf": lc.udp_rcvbuf, "max_frame": lc.max_frame, "idle_timeout": lc.idle_timeout,
-                "max_connections": lc.max_connections, "tls_cert": lc.tls.cert, "tls_key": lc.tls.key,
+                "max_connections": lc.max_connections, "max_connections_per_ip": lc.max_connections_per_ip,
+                "frame_timeout": lc.frame_timeout, "tls_cert": lc.tls.cert, "tls_key": lc.tls.key,
                 "tls_ca": lc.tls.ca, "handshake_timeout": lc.tls.handshake_timeout,
             }
             sources.extend(open_listener(url, defaults) for url in cfg.listen)

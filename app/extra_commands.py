@@ -46,7 +46,7 @@ def _playbook_config(args: argparse.Namespace) -> Any:
     from playbooks.config import config_from_sections
 
     cfg = load_config(getattr(args, "config", None))
-    return config_from_sections(cfg.llm, cfg.playbooks, read_only=cfg.ui.read_only)
+    return config_from_sections(cfg.llm, cfg.playbooks, sources=cfg.sources, read_only=cfg.ui.read_only)
 
 
 def _open_store(args: argparse.Namespace, read_only: bool) -> Any:
@@ -95,21 +95,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    import dataclasses
     import sys
     from pathlib import Path
 
     from app.config import load_config
     from app.storage import open_store
-    from store.archive import ArchiveError, import_archive
+    from store.archive import DEFAULT_CAPS, ArchiveError, import_archive
+    from store.archive_signing import ArchiveTrust
 
-    store = open_store(args.db, load_config(args.config))
+    cfg = load_config(args.config)
+    ac = cfg.archive
+    trust = ArchiveTrust({site: Path(p).expanduser() for site, p in ac.trusted_keys.items()}, ac.require_signed)
+    caps = dataclasses.replace(DEFAULT_CAPS, max_bytes=ac.max_partition_mb * 1024 * 1024,
+                               max_rows=ac.max_partition_rows)
+    store = open_store(args.db, cfg)
     try:
-        res = import_archive(store.con, Path(args.dir))
+        res = import_archive(store.con, Path(args.dir), trust=trust, caps=caps)
     except ArchiveError as exc:
         print(f"vigil import: {exc}", file=sys.stderr)
         return 1
     finally:
         store.close()
+    if res.verified:
+        print(f"vigil import: {res.note}", file=sys.stderr)
+    else:
+        print(f"vigil import: UNVERIFIED ({res.note}): its rows are kept under their own key, never in place of "
+              "data from a signed archive or NATS, and are replaced when that data arrives", file=sys.stderr)
     for name, problem in res.refused:
         print(f"vigil import: refused {name}: {problem}", file=sys.stderr)
     print(f"vigil import: {res.imported} of {res.partitions} partition(s) loaded ({res.rows:,} rows, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -24,10 +25,12 @@ class ActionConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Command:
-    """One process to run: the exact argv and the bytes fed to its stdin (None = no stdin)."""
+    """One process to run: the exact argv and the bytes fed to its stdin (None = no stdin), and notes for the
+    analyst that are part of what they approve (what the step will read, what it refused to)."""
 
     argv: tuple[str, ...]
     stdin: bytes | None = None
+    notes: tuple[str, ...] = ()
 
     def render(self) -> str:
         return shlex.join(self.argv) + (f"  < stdin({len(self.stdin)} bytes)" if self.stdin else "")
@@ -214,12 +217,46 @@ def service_restart(args: Mapping[str, Any], ctx: ActionContext) -> Command:
 
 # --- evidence, notification, tickets ----------------------------------------------------------------------
 
+_MAX_BUNDLE_NOTES = 20
+
+
+def bundle_files(evidence: Sequence[Mapping[str, Any]], watch: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(files to read, notes) for a bundle: the evidence rows' `file:` sources that are configured log sources
+    ([sources] watch), by their real path. Any other path is refused with a note, whatever the row says."""
+    from store.sources.files import watched_files
+
+    configured = {os.path.realpath(p) for p in watched_files(list(watch))}
+    named = sorted({str(r.get("source"))[len("file:"):] for r in evidence
+                    if str(r.get("source") or "").startswith("file:")})
+    files: list[str] = []
+    notes: list[str] = []
+    refused = 0
+    for path in named:
+        real = os.path.realpath(path)
+        if real in configured:
+            if real not in files:
+                files.append(real)
+                notes.append(f"reads {real}")
+            continue
+        refused += 1
+        if refused <= _MAX_BUNDLE_NOTES:
+            notes.append(f"will not read {path!r}: not a file under the configured [sources] watch paths")
+    if refused > _MAX_BUNDLE_NOTES:
+        notes.append(f"will not read {refused - _MAX_BUNDLE_NOTES} more evidence source path(s) (not configured)")
+    if not files:
+        notes.append("no configured log file among the evidence: the bundle holds the alert and evidence rows")
+    return files, notes
+
+
 @action("bundle.collect", optional=("name",), privileged=False, mutating=False,
-        description="Write evidence rows, related log slices and sha256 hashes into a new directory")
+        description="Write evidence rows, slices of the configured log files they came from, and sha256 hashes "
+                    "into a new directory")
 def bundle_collect(args: Mapping[str, Any], ctx: ActionContext) -> Command:
     name = f"{args.get('name') or 'alert'}-{ctx.proposal_id or 'manual'}"
     out = Path(ctx.config.bundles_dir) / name
-    return Command(_tool("bundle", "--out", str(out)), _json(alert_payload(ctx)))
+    files, notes = bundle_files(ctx.evidence, ctx.config.bundle_sources)
+    argv = _tool("bundle", "--out", str(out), *(arg for f in files for arg in ("--file", f)))
+    return Command(argv, _json(alert_payload(ctx)), tuple(notes))
 
 
 @action("notify.webhook", optional=("message",), privileged=False, mutating=False,

@@ -141,7 +141,9 @@ class PlaybookSession:
         if self._llm is None:
             self._llm = OllamaChat(self.host, self.config.ollama_model,
                                    connect_timeout_s=self.config.llm_connect_timeout_s,
-                                   read_timeout_s=self.config.llm_read_timeout_s, options=self.llm_options())
+                                   read_timeout_s=self.config.llm_read_timeout_s, options=self.llm_options(),
+                                   max_output_bytes=self.config.llm_max_output_bytes,
+                                   max_answer_s=self.config.llm_max_answer_s)
         return self._llm
 
     def llm_options(self) -> dict[str, Any]:

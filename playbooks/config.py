@@ -34,6 +34,8 @@ class PlaybookConfig(BaseModel):
     llm_num_predict: int = 1024
     llm_seed: int = 42
     llm_max_tool_rounds: int = 3
+    llm_max_output_bytes: int = Field(default=4 * 1024 * 1024, gt=0)  # per answer, as received
+    llm_max_answer_s: float = Field(default=600.0, gt=0)  # per answer, however slowly the bytes trickle in
     prompt_field_chars: int = 256
     prompt_max_rows: int = 20
 
@@ -71,6 +73,9 @@ class PlaybookConfig(BaseModel):
     hosts_deny_path: Path = Path("/etc/hosts.deny")
     tickets_path: Path = Field(default_factory=lambda: _data_dir() / "tickets.jsonl")
     bundles_dir: Path = Field(default_factory=lambda: _data_dir() / "bundles")
+    # The [sources] watch patterns: the only files a forensic bundle reads (an evidence row's `source` may come
+    # from an imported archive or a remote site, so it never chooses a file by itself).
+    bundle_sources: list[str] = Field(default_factory=list)
     webhook_url: str | None = None
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -105,10 +110,10 @@ class PlaybookConfig(BaseModel):
         return value
 
 
-def config_from_sections(llm: object = None, playbooks: object = None, *, read_only: bool = False,
-                         **overrides: object) -> PlaybookConfig:
-    """Build from the app's `[llm]` and `[playbooks]` config sections (duck-typed: playbooks/ never imports
-    app). Empty strings mean "use the default"."""
+def config_from_sections(llm: object = None, playbooks: object = None, *, sources: object = None,
+                         read_only: bool = False, **overrides: object) -> PlaybookConfig:
+    """Build from the app's `[llm]`, `[playbooks]` and `[sources]` config sections (duck-typed: playbooks/ never
+    imports app). Empty strings mean "use the default"."""
     data: dict[str, object] = {"read_only": read_only}
 
     def take(section: object, attr: str, key: str) -> None:
@@ -121,6 +126,8 @@ def config_from_sections(llm: object = None, playbooks: object = None, *, read_o
     take(llm, "timeout_s", "llm_read_timeout_s")
     take(llm, "num_ctx", "llm_num_ctx")
     take(llm, "num_predict", "llm_num_predict")
+    take(llm, "max_output_bytes", "llm_max_output_bytes")
+    take(llm, "max_answer_s", "llm_max_answer_s")
     take(playbooks, "user_dir", "user_catalog_dir")
     take(playbooks, "auto_run", "auto_run_medium")
     take(playbooks, "management_nets", "management_nets")
@@ -134,5 +141,6 @@ def config_from_sections(llm: object = None, playbooks: object = None, *, read_o
     take(playbooks, "webhook_url", "webhook_url")
     take(playbooks, "ticket_file", "tickets_path")
     take(playbooks, "audit_syslog", "audit_syslog")
+    take(sources, "watch", "bundle_sources")
     data.update(overrides)
     return PlaybookConfig.model_validate(data)

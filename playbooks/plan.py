@@ -28,11 +28,15 @@ class RenderedStep:
     timeout_s: float
     on_failure: str
     mutating: bool
+    notes: tuple[str, ...] = ()  # shown with the step and approved with it (see actions.Command)
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "action": self.action, "argv": list(self.argv), "timeout_s": self.timeout_s,
-                "on_failure": self.on_failure,
-                "stdin_sha256": hashlib.sha256(self.stdin).hexdigest() if self.stdin else None}
+        out = {"id": self.id, "action": self.action, "argv": list(self.argv), "timeout_s": self.timeout_s,
+               "on_failure": self.on_failure,
+               "stdin_sha256": hashlib.sha256(self.stdin).hexdigest() if self.stdin else None}
+        if self.notes:  # only when present, so the hash of a plan without notes is what it always was
+            out["notes"] = list(self.notes)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """Full form (with stdin) for persisting an expiry's rollback."""
@@ -43,7 +47,7 @@ class RenderedStep:
     def from_json(cls, data: dict[str, Any]) -> RenderedStep:
         stdin = base64.b64decode(data["stdin_b64"]) if data.get("stdin_b64") else None
         return cls(data["id"], data["action"], tuple(data["argv"]), stdin, float(data["timeout_s"]),
-                   data["on_failure"], bool(data.get("mutating", True)))
+                   data["on_failure"], bool(data.get("mutating", True)), tuple(data.get("notes") or ()))
 
     def render(self) -> str:
         return Command(self.argv, self.stdin).render()
@@ -83,9 +87,10 @@ class Plan:
 
     def dry_run_lines(self) -> list[str]:
         lines = [f"# {self.playbook_id} v{self.playbook_version}  plan {self.hash[:16]}"]
-        lines += [f"step {s.id}: {s.render()}" for s in self.steps]
-        lines += [f"verify {s.id}: {s.render()}" for s in self.verify]
-        lines += [f"rollback {s.id}: {s.render()}" for s in self.rollback]
+        for kind, steps in (("step", self.steps), ("verify", self.verify), ("rollback", self.rollback)):
+            for s in steps:
+                lines.append(f"{kind} {s.id}: {s.render()}")
+                lines += [f"  note: {n}" for n in s.notes]
         if self.expiry_s:
             lines.append(f"expiry: rollback runs automatically after {self.expiry_s} s")
         return lines
@@ -102,7 +107,7 @@ def _render_steps(specs: list[StepSpec], params: dict[str, Any], ctx: ActionCont
         cmd = action.build(args, ctx)
         argv = (*ctx.config.exec_prefix, *cmd.argv) if action.privileged else cmd.argv
         out.append(RenderedStep(spec.id, spec.action, tuple(argv), cmd.stdin, spec.timeout_s, spec.on_failure,
-                                action.mutating))
+                                action.mutating, cmd.notes))
     return out
 
 

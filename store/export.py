@@ -7,8 +7,12 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from store.archive_signing import SiteKey
 
 
 class ExportError(Exception):
@@ -33,19 +37,21 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-
-
 def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path,
-                 since: str | None, until: str | None, *, site: str | None = None) -> ExportResult:
+                 since: str | None, until: str | None, *, site: str | None = None,
+                 key: SiteKey | None = None) -> ExportResult:
     """Export `table` rows in [since, until). Parquet writes an archive directory with a manifest that
-    `vigil import` verifies; `site` (default: the hostname) is stamped on rows that have none."""
+    `vigil import` verifies (signed with `key` when given); `site` (default: the hostname) is stamped on rows
+    that have none."""
     if table not in ("events", "alerts"):
         raise ExportError(f"unknown table {table!r}")
     if fmt == "parquet":
         from store.archive import export_archive
 
-        res = export_archive(con, out, table=table, since=since, until=until, site=site)
+        res = export_archive(con, out, table=table, since=since, until=until, site=site, key=key)
         return ExportResult(res.rows, res.path, res.files)
+    if key is not None:
+        raise ExportError("only Parquet archives are signed (--format parquet)")
     if fmt not in ("csv", "jsonl"):
         raise ExportError(f"unknown format {fmt!r}")
     tcol = "coalesce(ts, received_at)" if table == "events" else "last_seen"
@@ -60,9 +66,24 @@ def export_range(con: duckdb.DuckDBPyConnection, table: str, fmt: str, out: Path
     plain = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY {tcol}"
     row = con.execute(f"SELECT count(*) FROM ({plain})", params).fetchone()
     rows = int(row[0]) if row else 0
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _create_private(out)
     target = str(out).replace("'", "''")
     opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
-    con.execute(f"COPY ({plain}) TO '{target}' ({opts})", params)
-    os.chmod(out, 0o600)  # log data: private to the user, like the store itself
+    # USE_TMP_FILE false: DuckDB writes into the private file created above instead of a fresh temporary file
+    # (created with the process umask) renamed over it.
+    con.execute(f"COPY ({plain}) TO '{target}' ({opts}, USE_TMP_FILE false)", params)
     return ExportResult(rows, out, 1)
+
+
+def _create_private(out: Path) -> None:
+    """Create (or truncate) `out` as mode 0600 before any row is written: log data is private to the user, like
+    the store itself, from the first byte rather than after a final chmod."""
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_TRUNC
+    finally:
+        os.close(fd)

@@ -4,6 +4,10 @@ A remote event is identified by (origin store uuid, its event_id there). Ids alr
 in `forward_ranges` — a batch from one store is a run of consecutive ids, so the table stays tiny — and each
 range remembers the central id of its first event, which translates alerts' evidence ids. Every function here
 runs inside the caller's transaction (the writer thread), so the events and their ranges commit together.
+
+Data whose origin nobody vouched for (an unsigned archive) lands under `unverified:<origin>`, a key no remote
+sender can name: it cannot claim ids the genuine origin needs, it skips ids the genuine origin already landed,
+and genuine data arriving later replaces it (see `supersede_unverified`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,15 @@ LANDING_MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 MAX_EVIDENCE_IDS = 1000
+UNVERIFIED_PREFIX = "unverified:"  # a colon: never a valid origin uuid, so no sender can pick this key
+
+
+def unverified_origin(origin: str) -> str:
+    return UNVERIFIED_PREFIX + origin
+
+
+def is_unverified(origin: str) -> bool:
+    return origin.startswith(UNVERIFIED_PREFIX)
 _STATUS_COLS = ("status", "status_by", "status_at")
 
 
@@ -97,11 +110,10 @@ def land_events(con: duckdb.DuckDBPyConnection, origin: str, site: str | None, t
         return 0, 0, None
     ids = table.column("event_id").to_numpy()
     uniq, first_pos = np.unique(ids, return_index=True)  # also drops repeats inside one message
-    ranges = con.execute(
-        "SELECT lo, hi FROM forward_ranges WHERE origin = ? AND hi >= ? AND lo <= ? ORDER BY lo",
-        [origin, int(uniq[0]), int(uniq[-1])],
-    ).fetchall()
-    keep = ~_covered(uniq, ranges)
+    keep = ~_covered(uniq, _ranges(con, origin, int(uniq[0]), int(uniq[-1])))
+    if is_unverified(origin):  # what the genuine origin already landed is not landed again, unvouched
+        genuine = origin[len(UNVERIFIED_PREFIX):]
+        keep &= ~_covered(uniq, _ranges(con, genuine, int(uniq[0]), int(uniq[-1])))
     new_ids = uniq[keep]
     duplicates = len(ids) - len(new_ids)
     if not len(new_ids):
@@ -119,13 +131,57 @@ def land_events(con: duckdb.DuckDBPyConnection, origin: str, site: str | None, t
     finally:
         con.unregister("_vigil_landing")
     now = datetime.now(UTC)
-    con.executemany(
-        "INSERT INTO forward_ranges VALUES (?, ?, ?, ?, ?)",
-        [[origin, int(new_ids[s]), int(new_ids[e - 1]), first + s, now] for s, e in _runs(new_ids)],
-    )
+    runs = [(s, int(new_ids[s]), int(new_ids[e - 1])) for s, e in _runs(new_ids)]
+    con.executemany("INSERT INTO forward_ranges VALUES (?, ?, ?, ?, ?)",
+                    [[origin, lo, hi, first + s, now] for s, lo, hi in runs])
     last_ts = pc.max(new.column("ts")).as_py()
     _bump_site(con, origin, site, n, 0, now, last_ts)
+    if not is_unverified(origin):
+        supersede_unverified(con, origin, [(lo, hi) for _, lo, hi in runs])
     return n, duplicates, new
+
+
+def _ranges(con: duckdb.DuckDBPyConnection, origin: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in con.execute(
+        "SELECT lo, hi FROM forward_ranges WHERE origin = ? AND hi >= ? AND lo <= ? ORDER BY lo",
+        [origin, lo, hi]).fetchall()]
+
+
+def supersede_unverified(con: duckdb.DuckDBPyConnection, origin: str, runs: Sequence[tuple[int, int]]) -> int:
+    """Genuine events for `origin` ids (runs of (lo, hi)) just landed: delete the unverified copies of the same
+    ids and trim their ranges, so the vouched-for data is what remains. Returns the number of events deleted."""
+    if not runs:
+        return 0
+    shadow = unverified_origin(origin)
+    found = con.execute(
+        "SELECT lo, hi, central_lo, landed_at FROM forward_ranges WHERE origin = ? AND hi >= ? AND lo <= ? "
+        "ORDER BY lo", [shadow, runs[0][0], runs[-1][1]]).fetchall()
+    deleted = 0
+    for lo, hi, central_lo, landed_at in found:
+        pieces = [(lo, hi)]
+        for a, b in runs:
+            if b < lo or a > hi:
+                continue
+            rest: list[tuple[int, int]] = []
+            for p_lo, p_hi in pieces:
+                x, y = max(p_lo, a), min(p_hi, b)
+                if x > y:
+                    rest.append((p_lo, p_hi))
+                    continue
+                con.execute("DELETE FROM events WHERE event_id BETWEEN ? AND ?",
+                            [central_lo + x - lo, central_lo + y - lo])
+                deleted += y - x + 1
+                rest += [r for r in ((p_lo, x - 1), (y + 1, p_hi)) if r[0] <= r[1]]
+            pieces = rest
+        if pieces == [(lo, hi)]:
+            continue
+        con.execute("DELETE FROM forward_ranges WHERE origin = ? AND lo = ? AND hi = ?", [shadow, lo, hi])
+        if pieces:
+            con.executemany("INSERT INTO forward_ranges VALUES (?, ?, ?, ?, ?)",
+                            [[shadow, p_lo, p_hi, central_lo + p_lo - lo, landed_at] for p_lo, p_hi in pieces])
+    if deleted:
+        con.execute("UPDATE forward_sites SET events = events - ? WHERE origin = ?", [deleted, shadow])
+    return deleted
 
 
 def _bump_site(con: duckdb.DuckDBPyConnection, origin: str, site: str | None, events: int, alerts: int,

@@ -30,7 +30,9 @@ def _now() -> str:
 
 @dataclass
 class Reply:
-    """One scripted /api/chat answer. kind: text | json | tool | error | midstream_error | no_done | hang."""
+    """One scripted /api/chat answer. kind: text | json | tool | error | midstream_error | no_done | hang |
+    flood (well-formed content chunks for ever) | flood_line (one NDJSON line that never ends) | trickle (a
+    small chunk every `delay_s`… for ever). The endless kinds stop when the client goes away."""
 
     kind: str = "text"
     text: str = ""
@@ -114,6 +116,8 @@ class OllamaTestServer:
         self.requests: list[Recorded] = []
         self.capabilities = ["completion", "tools"]
         self._stopping = threading.Event()
+        self.streamed_bytes = 0  # written by the endless kinds
+        self.client_went_away = threading.Event()  # an endless stream's write failed: the client stopped reading
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -277,6 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.owner.chat_handler(body)
         if reply is None:
             reply = self._default_reply(model, body)
+        if reply.kind in ("flood", "flood_line", "trickle"):
+            self._endless(model, reply)
+            return
         if reply.delay_s:
             # A hung server: nothing at all until the delay passes (or the test server stops).
             self.owner._stopping.wait(reply.delay_s)
@@ -310,6 +317,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_stream()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _endless(self, model: str, reply: Reply) -> None:
+        """A hostile server: output without end, until a write fails because the client hung up."""
+        self._start_stream()
+        if reply.kind == "flood_line":
+            head = json.dumps({"model": model, "created_at": _now(),
+                               "message": {"role": "assistant", "content": ""}})[:-2].encode()
+            first, piece = head, b"A" * 65536
+        else:
+            obj = {"model": model, "created_at": _now(), "message": {"role": "assistant",
+                                                                    "content": reply.text or "more "}, "done": False}
+            first = piece = json.dumps(obj).encode() + b"\n"
+        data = first
+        try:
+            while not self.owner._stopping.is_set():
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+                self.owner.streamed_bytes += len(data)
+                data = piece
+                if reply.kind == "trickle":
+                    self.owner._stopping.wait(reply.delay_s or 0.05)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the client closed the connection
+            self.owner.client_went_away.set()
 
     @staticmethod
     def _metrics(n: int) -> dict[str, int]:

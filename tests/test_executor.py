@@ -149,6 +149,7 @@ def test_forensic_bundle_holds_evidence_log_slices_and_hashes(env) -> None:
     con.execute("UPDATE events SET source = ?", [f"file:{log}"])
     bruteforce_alert(con, 7, "high", first_event=700)
     con.execute("UPDATE events SET source = ? WHERE event_id >= 700", [f"file:{log}"])
+    s.config.bundle_sources = [str(log)]  # the bundle reads configured log sources only
     out, approval = approved(s, 7, "forensic_bundle", {})
     result = s.execute(out, approval)
     assert result.status == "succeeded", result.steps[0].stderr

@@ -60,7 +60,9 @@ def test_each_connection_detects_its_own_framing(sink):
 
 
 def test_hostile_clients_do_not_cost_a_well_behaved_sender_a_message(sink):
-    lst = start("tcp://127.0.0.1:0", sink, max_connections=512)
+    # Every client here is 127.0.0.1: the per-address cap is lifted so the hostile payloads reach the decoder
+    # (the cap itself is tested with two source addresses below).
+    lst = start("tcp://127.0.0.1:0", sink, max_connections=512, max_connections_per_ip=0)
     n_good = 20000
     idle = []
     try:
@@ -157,6 +159,80 @@ def test_per_address_cap_leaves_room_for_other_senders(sink):
     finally:
         for s in socks:
             s.close()
+        lst.stop()
+
+
+def test_one_address_cannot_take_every_slot_by_default(sink):
+    """A flood of connections from 127.0.0.1 is held to the default per-address cap while a sender on
+    127.0.0.2 (Linux routes all of 127/8 to lo) still gets every message through."""
+    lst = start("tcp://127.0.0.1:0", sink)
+    cap = lst.status()["max_connections_per_ip"]
+    assert 0 < cap < lst.status()["max_connections"]
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(cap + 100):
+            flood.append(connect(lst.port))
+        wait_until(lambda: lst.status()["refused"] == 100, 30, "the excess refused")
+        assert lst.status()["connections"] == cap
+        assert lst.status()["closed"] == {"refused: per-address cap": 100}
+        good = socket.create_connection(("127.0.0.1", lst.port), timeout=10, source_address=("127.0.0.2", 0))
+        n = 2000
+        good.sendall(b"".join(octet(b"<13>good %d" % i) for i in range(n)))
+        good.close()
+        wait_until(lambda: sink.count() >= n, 30, "every good message")
+        assert sink.lines == [b"<13>good %d" % i for i in range(n)]
+        assert {peer.split(":")[0] for _, peer in sink.pairs()} == {"127.0.0.2"}
+    finally:
+        for s in flood:
+            s.close()
+        lst.stop()
+
+
+def trickle_until_closed(sock: socket.socket, payload: bytes, pause: float, limit: float = 60.0) -> bool:
+    """Send `payload` a byte at a time, `pause` seconds apart, until the peer closes (True) or `limit` passes."""
+    deadline = time.monotonic() + limit
+    i = 0
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(payload[i % len(payload):i % len(payload) + 1])
+        except OSError:
+            return True
+        i += 1
+        time.sleep(pause)
+    return False
+
+
+def test_a_trickled_frame_is_closed_by_the_frame_deadline(sink):
+    """A byte every 0.1 s resets the idle timer (60 s here) but not the frame deadline: the connection is closed
+    even though it never goes idle. A sender of complete lines at the same slow pace is not."""
+    lst = start("tcp://127.0.0.1:0?frame_timeout=1", sink)
+    try:
+        slow_good = connect(lst.port)
+        stop = threading.Event()
+
+        def send_lines() -> None:
+            i = 0
+            while not stop.is_set():
+                slow_good.sendall(b"<13>slow but whole %d\n" % i)
+                i += 1
+                time.sleep(0.1)
+
+        writer = threading.Thread(target=send_lines, daemon=True)
+        writer.start()
+        trickler = connect(lst.port)
+        assert trickle_until_closed(trickler, b"<13>never ends ", 0.1), "trickling client was never closed"
+        wait_until(lambda: lst.status()["closed"].get("frame timeout") == 1, 30, "frame timeout counted")
+        # the steady sender outlived the deadline and is still connected and heard
+        heard = sink.count()
+        wait_until(lambda: sink.count() > heard + 5, 30, "more lines from the steady sender")
+        stop.set()
+        writer.join(10)
+        st = lst.status()
+        assert st["connections"] == 1 and st["closed"] == {"frame timeout": 1}
+        assert st["idle_timeout"] == 60.0 and st["frame_timeout"] == 1.0
+        slow_good.close()
+        trickler.close()
+    finally:
         lst.stop()
 
 

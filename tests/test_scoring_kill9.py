@@ -28,7 +28,7 @@ def attack_lines(n: int, attackers: int, failures: int, seed: int = 11) -> tuple
     rnd = random.Random(seed)
     ips = [f"198.18.{i // 200}.{i % 200 + 1}" for i in range(attackers)]
     inserts: dict[int, list[tuple[str, int]]] = {}
-    for k, ip in enumerate(ips):
+    for _k, ip in enumerate(ips):
         start = rnd.randint(0, n - failures * 40)
         for j in range(failures):
             inserts.setdefault(start + j * 37, []).append((ip, j))

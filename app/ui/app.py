@@ -270,7 +270,8 @@ class VigilApp(App[int]):
             from playbooks.config import config_from_sections
             from playbooks.db import PlaybookDb
 
-            cfg = config_from_sections(self.config.llm, self.config.playbooks, read_only=self.read_only)
+            cfg = config_from_sections(self.config.llm, self.config.playbooks, sources=self.config.sources,
+                                       read_only=self.read_only)
             session = PlaybookSession(cfg, PlaybookDb.via_writer(self.engine.writer, self.engine.store))
         except Exception as exc:
             self.notify(f"chat unavailable: {clean(str(exc), 200)}", severity="error", markup=False)

@@ -205,9 +205,8 @@ class CorrelationState:
                     del g.occ[r], g.evidence[r]
             if any(r not in g.occ for r in order):
                 continue
-            if ordered:
-                if o.rule != order[-1] or not _ordered_chain(g.occ, order):
-                    continue
+            if ordered and (o.rule != order[-1] or not _ordered_chain(g.occ, order)):
+                continue
             first = min(g.occ[r][0] for r in order)
             cited: list[int] = []
             for r in order:  # every occurrence of each rule inside the window is evidence (the latest 50)

@@ -1,5 +1,9 @@
-"""Collect a forensic bundle: the alert and evidence rows (stdin JSON), slices of the log files they came
-from (lines mentioning the alert's entity values), and a SHA256SUMS manifest over everything written."""
+"""Collect a forensic bundle: the alert and evidence rows (stdin JSON), slices of the log files named by
+`--file` (lines mentioning the alert's entity values), and a SHA256SUMS manifest over everything written.
+
+Only `--file` arguments are read: the approved plan lists them, chosen from the configured log sources. The
+`source` of an evidence row is data (it may come from an imported archive) and never names a file here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import argparse
 import hashlib
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -29,6 +34,7 @@ def _needles(payload: dict) -> set[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bundle")
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--file", action="append", default=[], type=Path, help="a log file to slice (repeatable)")
     args = parser.parse_args(argv)
     payload = json.load(sys.stdin)
     out: Path = args.out
@@ -46,15 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = payload.get("evidence") or []
     write("evidence.jsonl", b"".join(json.dumps(r, sort_keys=True, default=str).encode() + b"\n" for r in rows))
     needles = [n.encode() for n in sorted(_needles(payload))]
-    sources = sorted({str(r.get("source")) for r in rows if str(r.get("source") or "").startswith("file:")})
-    for idx, src in enumerate(sources):
-        path = Path(src[len("file:"):])
+    for idx, path in enumerate(args.file):
         try:
             kept: list[bytes] = []
-            with open(path, "rb") as fh:
-                for line in fh:
+            # O_NONBLOCK: a FIFO put in a log's place must not hang the step; only regular files are read.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    print(f"not a regular file, skipped: {path}", file=sys.stderr)
+                    continue
+                # readline(limit): a line without end is read in bounded pieces, never whole
+                for line in iter(lambda: fh.readline(MAX_LINE), b""):
                     if any(n in line for n in needles):
-                        kept.append(line[:MAX_LINE])
+                        kept.append(line)
                         if len(kept) >= MAX_SLICE_LINES:
                             break
             write(f"slice-{idx:02d}-{path.name}.log", b"".join(kept))

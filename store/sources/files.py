@@ -92,6 +92,26 @@ class _OpenFile:
         return "file:" + self.path
 
 
+def watched_files(patterns: list[str], errors: dict[str, str] | None = None) -> list[str]:
+    """The files `patterns` (files, globs, directories: the files directly in them) name right now, as the
+    tailer reads them. Other parts use it to know which files are configured log sources."""
+    out: dict[str, None] = {}
+    for pat in (os.path.abspath(os.path.expanduser(p)) for p in patterns):
+        if os.path.isdir(pat):
+            try:
+                names = sorted(e.path for e in os.scandir(pat) if e.is_file())
+            except OSError as exc:
+                if errors is not None:
+                    errors[pat] = f"cannot list: {exc.strerror or exc}"
+                continue
+            out.update(dict.fromkeys(names))
+        elif glob.has_magic(pat):
+            out.update(dict.fromkeys(sorted(glob.glob(pat, recursive=True))))
+        elif os.path.exists(pat):
+            out[pat] = None
+    return list(out)
+
+
 class FileTailer:
     """A `Source` that tails `patterns` (files, globs or directories — a directory means the files in it).
 
@@ -287,20 +307,7 @@ class FileTailer:
                 self._close(of, dormant=isinstance(exc, (gzip.BadGzipFile, zlib.error)))
 
     def _expand(self) -> list[str]:
-        out: dict[str, None] = {}
-        for pat in self.patterns:
-            if os.path.isdir(pat):
-                try:
-                    names = sorted(e.path for e in os.scandir(pat) if e.is_file())
-                except OSError as exc:
-                    self._path_errors[pat] = f"cannot list: {exc.strerror or exc}"
-                    continue
-                out.update(dict.fromkeys(names))
-            elif glob.has_magic(pat):
-                out.update(dict.fromkeys(sorted(glob.glob(pat, recursive=True))))
-            elif os.path.exists(pat):
-                out[pat] = None
-        return list(out)
+        return watched_files(self.patterns, self._path_errors)
 
     @staticmethod
     def _linked(of: _OpenFile) -> bool:

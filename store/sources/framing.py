@@ -68,6 +68,11 @@ class FrameDecoder:
             return True
         return self._feed_octet(data, frames, notes)
 
+    @property
+    def pending(self) -> bool:
+        """A frame has started and not completed (bytes held, or an oversized frame still being skipped)."""
+        return bool(self._skip or self._skip_to_lf or self._buf.strip(_INTER_FRAME_JUNK))
+
     def finish(self, frames: list[bytes], notes: dict[int, str]) -> None:
         """End of stream: hand over what is left (a last line without LF, a short octet frame), flagged."""
         rest, self._buf = self._buf, b""

@@ -43,8 +43,12 @@ class ListenerConfig:
     rcvbuf: int = DEFAULT_RCVBUF  # UDP SO_RCVBUF request; the kernel may grant less (see status)
     idle_timeout: float = 60.0
     handshake_timeout: float = 10.0
+    # A started frame must complete within this many seconds: a byte every few seconds keeps the idle timer
+    # happy, so the idle timeout alone lets one client hold a slot for ever.
+    frame_timeout: float = 30.0
     max_connections: int = 512
-    max_connections_per_ip: int = 0  # 0 = only the global cap; set it so one host cannot take every slot
+    # So one address cannot take every slot (0 = only the global cap). Senders behind one NAT share it.
+    max_connections_per_ip: int = 32
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None  # when set, clients must present a certificate signed by it
@@ -78,7 +82,7 @@ _INT_OPTIONS = {
     "max_frame", "max_octet_count", "rcvbuf", "max_connections", "max_connections_per_ip", "flush_lines",
     "queue_batches",
 }
-_FLOAT_OPTIONS = {"idle_timeout", "handshake_timeout", "flush_interval"}
+_FLOAT_OPTIONS = {"idle_timeout", "handshake_timeout", "frame_timeout", "flush_interval"}
 _PATH_OPTIONS = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_ca"}
 
 
@@ -152,7 +156,7 @@ def validate(cfg: ListenerConfig) -> None:
         raise ListenerConfigError(f"{where}: max_connections_per_ip must be ≥ 0 (0 = no per-address cap)")
     if cfg.max_connections < 1 or cfg.flush_lines < 1 or cfg.queue_batches < 1:
         raise ListenerConfigError(f"{where}: max_connections, flush_lines and queue_batches must be ≥ 1")
-    if cfg.idle_timeout <= 0 or cfg.handshake_timeout <= 0 or cfg.flush_interval <= 0:
+    if min(cfg.idle_timeout, cfg.handshake_timeout, cfg.frame_timeout, cfg.flush_interval) <= 0:
         raise ListenerConfigError(f"{where}: timeouts and flush_interval must be positive")
     if cfg.scheme == "tls":
         if not cfg.tls_cert or not cfg.tls_key:

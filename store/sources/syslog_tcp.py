@@ -1,5 +1,6 @@
 """Syslog over TCP and TLS (RFC 6587 / RFC 5425): one selector loop thread per listener serves every
-connection, with per-connection framing detection, frame cap, idle/handshake timeouts and a connection cap.
+connection, with per-connection framing detection, a frame cap, idle/handshake/frame-completion timeouts, and
+connection caps overall and per source address.
 
 Back-pressure: the loop thread calls `submit` itself, so while the pipeline is full no socket is read, the
 kernel's receive windows close and senders block — nothing TCP already accepted is dropped.
@@ -35,6 +36,7 @@ class _Conn:
     ip: str
     decoder: FrameDecoder
     last_active: float
+    frame_started: float = 0.0  # monotonic time the unfinished frame began; 0.0 = between frames
     handshaking: bool = False
     tls_pending: bool = False  # TLS bytes already decrypted inside the ssl object: read without select
     framing_seen: bool = False
@@ -131,7 +133,8 @@ class SyslogTcpListener:
             "framing": dict(self.framings),
             "max_connections": cfg.max_connections, "max_connections_per_ip": cfg.max_connections_per_ip,
             "max_frame": cfg.max_frame,
-            "idle_timeout": cfg.idle_timeout, "tls_client_auth": bool(cfg.tls_ca),
+            "idle_timeout": cfg.idle_timeout, "frame_timeout": cfg.frame_timeout,
+            "tls_client_auth": bool(cfg.tls_ca),
         }
 
     # Loop ----------------------------------------------------------------------------------------------
@@ -222,11 +225,11 @@ class SyslogTcpListener:
                 self._accept_paused_until = time.monotonic() + 0.5
                 return
             ip = str(addr[0])
-            if len(self._conns) >= cfg.max_connections or (
-                cfg.max_connections_per_ip and self._per_ip[ip] >= cfg.max_connections_per_ip
-            ):
-                self.refused += 1
-                sock.close()
+            if len(self._conns) >= cfg.max_connections:
+                self._refuse(sock, "connection cap")
+                continue
+            if cfg.max_connections_per_ip and self._per_ip[ip] >= cfg.max_connections_per_ip:
+                self._refuse(sock, "per-address cap")
                 continue
             sock.setblocking(False)
             conn_sock: socket.socket = sock
@@ -247,6 +250,11 @@ class SyslogTcpListener:
             self._per_ip[ip] += 1
             self._sel.register(conn_sock, selectors.EVENT_READ, conn)
             self.connections_total += 1
+
+    def _refuse(self, sock: socket.socket, cap: str) -> None:
+        self.refused += 1
+        self.closed[f"refused: {cap}"] += 1
+        sock.close()
 
     def _service(self, conn: _Conn, batcher: LineBatcher) -> None:
         if conn.handshaking:
@@ -312,7 +320,7 @@ class SyslogTcpListener:
         conn.tls_pending = True  # application data may have arrived with the handshake's last flight
 
     def _consume(self, conn: _Conn, data: bytes, batcher: LineBatcher) -> None:
-        conn.last_active = time.monotonic()
+        now = conn.last_active = time.monotonic()
         self.bytes += len(data)
         dec = conn.decoder
         frames = conn.frames
@@ -323,6 +331,10 @@ class SyslogTcpListener:
         if not conn.framing_seen and dec.mode is not None:
             conn.framing_seen = True
             self.framings[dec.mode] += 1
+        if not dec.pending:
+            conn.frame_started = 0.0
+        elif frames or not conn.frame_started:
+            conn.frame_started = now  # the unfinished frame began in this read
         if frames:
             self._emit(conn, frames, notes, batcher)
         if not ok:
@@ -374,6 +386,9 @@ class SyslogTcpListener:
             if now - conn.last_active > limit:
                 self.timeouts += 1
                 self._close(conn, "handshake timeout" if conn.handshaking else "idle timeout", batcher)
+            elif conn.frame_started and now - conn.frame_started > cfg.frame_timeout:
+                self.timeouts += 1
+                self._close(conn, "frame timeout", batcher)
 
     def _flush(self, batcher: LineBatcher) -> None:
         batch = batcher.take()
@@ -393,5 +408,7 @@ class SyslogTcpListener:
             # Connections were not read while we waited; that silence is ours, not theirs.
             for conn in self._conns.values():
                 conn.last_active += waited
+                if conn.frame_started:
+                    conn.frame_started += waited
         if not ok:
             self.shutdown_drops += len(batch.lines)
