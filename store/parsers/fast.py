@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.parsers.normalise import normalise_columns
+from store.parsers.services import has_extractor
 from store.parsers.registry import resolve
 from store.schema import EVENT_SCHEMA, UTC_TS
 from store.sources.base import MAX_LINE_BYTES
@@ -516,7 +517,8 @@ def _syslog_auth(cols: dict[str, pa.Array]) -> tuple[np.ndarray, dict[str, pa.Ar
     sshd = _np(pc.is_in(app, value_set=_SSHD_APPS))
     other_auth = pc.or_(pc.is_in(app, value_set=_AUTH_APPS), pc.match_substring(app, "("))
     other_auth = _np(pc.or_(other_auth, pc.starts_with(msg, "pam_unix(")))
-    ok = ~_np(cef) & (sshd | ~other_auth)
+    # Programs with a service extractor (store.parsers.services) are the chain's: it reads their messages.
+    ok = ~_np(cef) & (sshd | ~other_auth) & ~_np(has_extractor(app))
     out = dict(cols)
     base = out.pop("_fields")
     if not sshd.any():
