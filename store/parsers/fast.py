@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.parsers.normalise import normalise_columns
-from store.parsers.services import has_extractor
 from store.parsers.registry import resolve
+from store.parsers.services import has_extractor
 from store.schema import EVENT_SCHEMA, UTC_TS
 from store.sources.base import MAX_LINE_BYTES
 
