@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.config import ConfigError, default_config_path, load_config
 
@@ -84,6 +85,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                 size = store.size_bytes() / 1e6
                 results.append((OK, "store", f"{n_ev[0] if n_ev else 0:,} events, {n_al[0] if n_al else 0:,} "
                                              f"alerts, {size:,.1f} MB"))
+                results.append(_detection_check(cur))
             finally:
                 store.close()
         except StoreLockedError as exc:
@@ -106,6 +108,7 @@ def run_doctor(args: argparse.Namespace) -> int:
             results.append((OK, "watch", f"{pattern}: {len(matches)} path(s)"))
     results += _listener_checks(cfg.sources.listen)
 
+    results.append(_rules_check(cfg))
     models_dir = Path(cfg.detectors.models_dir) if cfg.detectors.models_dir else db.parent / "models"
     onnx = sorted(models_dir.glob("*.onnx")) if models_dir.exists() else []
     if onnx:
@@ -123,3 +126,31 @@ def run_doctor(args: argparse.Namespace) -> int:
     for status, what, detail in results:
         print(_line(status, what, detail))
     return 1 if any(r[0] == FAIL for r in results) else 0
+
+
+def _detection_check(cur: Any) -> tuple[str, str, str]:
+    """How far detection got: the scorer's checkpoint against the newest stored event."""
+    try:
+        row = cur.execute("SELECT last_event_id FROM scorer_checkpoint WHERE consumer = 'scorer'").fetchone()
+        top = cur.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()[0]
+    except Exception as exc:  # a store from before checkpoints
+        return WARN, "detection", f"no scorer checkpoint ({type(exc).__name__}); the next run creates it"
+    done = int(row[0]) if row else 0
+    behind = max(0, int(top) - done)
+    if behind:
+        return WARN, "detection", (f"scored through event {done:,} of {int(top):,}: {behind:,} behind "
+                                   "(the next run catches up from the checkpoint)")
+    return OK, "detection", f"every stored event scored (checkpoint {done:,})"
+
+
+def _rules_check(cfg: Any) -> tuple[str, str, str]:
+    from detectors.rules.ruleset import default_rule_dirs, load_rules
+
+    dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.detectors.sigma_dirs)]
+    rs = load_rules(dirs, cfg.detectors.disabled_rules)
+    text = (f"{len(rs.detections)} Sigma detections, {len(rs.correlations)} correlations"
+            + (f", {len(rs.disabled)} disabled" if rs.disabled else ""))
+    if rs.problems:
+        path, reason = rs.problems[0]
+        return WARN, "rules", f"{text}; {len(rs.problems)} not loaded, e.g. {path}: {reason[:160]}"
+    return OK, "rules", text

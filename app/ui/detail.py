@@ -54,6 +54,8 @@ def render_detail(detail: AlertDetail, theme: str) -> Text:
         t.append(clean(a.get("host")))
     t.append("  seen ", style="dim")
     t.append(f"{fmt_time(a.get('first_seen'), True)} → {fmt_time(a.get('last_seen'), True)} UTC")
+    t.append("  detected ", style="dim")  # when the scorer raised it: differs from event time while it catches up
+    t.append(f"{fmt_time(a.get('created_at'), True)} UTC")
     t.append("\nwhy ", style="dim")
     t.append(clean(a.get("why") or a.get("summary") or "-", 4000))
     t.append(f"\n\nevidence ({len(detail.evidence)} of {detail.evidence_total}, latest last)\n", style="bold")

@@ -40,6 +40,19 @@ def source_rows(sources: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return rows
 
 
+def detection_rows(status: Any) -> list[tuple[str, ...]]:
+    """Detection reads the store like a source reads a file: its checkpoint, what it scored, how far behind."""
+    scorer = getattr(status, "scorer", None) or {}
+    if not scorer:
+        return []
+    behind = int(getattr(status, "detect_lag_events", 0) or 0)
+    state = f"{behind:,} behind, {float(getattr(status, 'detect_lag_s', 0.0) or 0.0):.1f} s" if behind else "caught up"
+    err = scorer.get("error") or scorer.get("rule_error") or ""
+    return [("detection (Sigma, templates, models)", "scorer", "error" if err else state,
+             f"event {scorer.get('checkpoint', 0)}", str(scorer.get("scored", 0)), "",
+             str(int(scorer.get("errors") or 0) + int(scorer.get("rule_errors") or 0)), str(err))]
+
+
 class SourcesScreen(Screen[None]):
     DEFAULT_CSS = """
     SourcesScreen #sources-title { height: 1; background: $primary 40%; text-style: bold; }
@@ -60,7 +73,7 @@ class SourcesScreen(Screen[None]):
         yield Footer(compact=True)
 
     def show_status(self, status: Any) -> None:
-        rows = source_rows(list(getattr(status, "sources", []) or []))
+        rows = source_rows(list(getattr(status, "sources", []) or [])) + detection_rows(status)
         now = time.monotonic()
         out = []
         for r in rows:

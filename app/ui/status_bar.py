@@ -45,15 +45,25 @@ def source_health(sources: list[dict[str, Any]]) -> tuple[int, int, int]:
     return healthy, len(sources), drops
 
 
+def detect_lag(status: Any) -> str:
+    """'detect: 38,000 behind, 2.1 s' while detection catches up; 'detect ok' when it has."""
+    behind = int(getattr(status, "detect_lag_events", 0) or 0)
+    if not getattr(status, "scorer", None):
+        return "detect off"
+    if behind:
+        return f"detect: {behind:,} behind, {float(getattr(status, 'detect_lag_s', 0.0) or 0.0):.1f} s"
+    return "detect ok"
+
+
 def scoring_state(status: Any) -> str:
     scorer = getattr(status, "scorer", None) or {}
     models = scorer.get("models")
+    if scorer.get("error") or scorer.get("rule_errors"):
+        return "detection error"
+    if isinstance(models, dict) and models.get("refused"):
+        return "models: baseline refused"
     if isinstance(models, dict) and models.get("mode") == "learning":
         return f"learning {100 * float(models.get('progress', 0) or 0):.0f}%"
-    if scorer.get("shed_events"):
-        return f"scoring behind ({scorer['shed_events']:,} unscored)"
-    if scorer.get("error"):
-        return "scoring error"
     if isinstance(models, dict) and models.get("mode"):
         return str(models["mode"])
     return "scoring" if scorer else "rules off"
@@ -73,8 +83,11 @@ def status_text(status: Any, rates: list[float], read_only: bool, width: int = 1
         t.append(f"drops {drops:,}", style="bold red" if drops else "")
         t.append(f" perr {status.parse_errors:,}", style="bold yellow" if status.parse_errors else "")
         t.append(" │ ", style="dim")
+        lag = detect_lag(status)
+        t.append(lag, style="bold yellow" if "behind" in lag else "")
+        t.append(" │ ", style="dim")
         state = scoring_state(status)
-        t.append(state, style="bold yellow" if "behind" in state or "error" in state else "")
+        t.append(state, style="bold yellow" if "refused" in state or "error" in state else "")
         t.append(" │ ", style="dim")
         t.append(human_bytes(int(status.store_bytes or 0)))
         if status.last_error:

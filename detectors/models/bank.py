@@ -86,8 +86,12 @@ class _Track:
         self.error: str | None = None
         self.last_training_error: str | None = None
         self.swaps = 0
-        self._baseline: deque[tuple[Any, int]] = deque()
+        self._baseline: deque[tuple[Any, int, np.ndarray | None]] = deque()  # (chunk, units, entity per row)
         self.baseline_n = 0
+        self.refused: str | None = None  # why the last training did not start (a skewed baseline)
+        self._collected = 0  # units ever collected (the baseline itself is a rolling window)
+        self._refused_at = 0
+        self.flagged: set[str] = set()  # entities the rules have flagged (addresses, users), bounded
         self._since_training = 0
         self._retry_at = 0.0
         self._lock = threading.Lock()
@@ -113,14 +117,15 @@ class _Track:
             return
         self._swap(models)
 
-    def collect(self, chunk: Any, scored_units: int) -> None:
+    def collect(self, chunk: Any, scored_units: int, entities: np.ndarray | None = None) -> None:
         """Keep the most recent `target` units; start training when learning completes or retraining is due."""
         n = self._size(chunk)
         start = False
         with self._lock:
             if n:
-                self._baseline.append((chunk, n))
+                self._baseline.append((chunk, n, entities))
                 self.baseline_n += n
+                self._collected += n
             while self._baseline and self.baseline_n - self._baseline[0][1] >= self.target:
                 self.baseline_n -= self._baseline.popleft()[1]
             self._since_training += scored_units
@@ -138,11 +143,37 @@ class _Track:
                 return False
             if self.baseline_n < minimum:
                 return False
-            chunks = [c for c, _ in self._baseline]
+            if self.refused is not None and self._collected < self._refused_at + self.target // 2:
+                return False  # refused recently: wait until half the baseline is new before judging again
+            chunks, ents = self._clean_baseline()
+            why = skewed_baseline(chunks, ents)
+            if why is not None:
+                self.refused, self._refused_at = why, self._collected
+                self._since_training = 0
+                log.warning("%s models not trained: %s", self.kind, why)
+                return False
+            self.refused = None
             self._trainer = threading.Thread(target=self._run, args=(chunks,), daemon=True,
                                              name=f"vigil-train-{self.kind}")
             self._trainer.start()
             return True
+
+    def _clean_baseline(self) -> tuple[list[Any], list[np.ndarray | None]]:
+        """The baseline without rows of entities flagged since they were collected (attackers are often only
+        recognised after their first lines went by)."""
+        flagged = self.flagged
+        chunks: list[Any] = []
+        ents: list[np.ndarray | None] = []
+        for chunk, _, e in self._baseline:
+            who = e if e is not None else getattr(chunk, "entities", None)
+            if flagged and who is not None:
+                keep = ~np.isin(who.astype(str), list(flagged))
+                if not keep.all():
+                    chunk = chunk.take(keep)
+                    e = e[keep] if e is not None else None
+            chunks.append(chunk)
+            ents.append(e)
+        return chunks, ents
 
     def training(self) -> bool:
         return self._trainer is not None and self._trainer.is_alive()
@@ -186,6 +217,7 @@ class _Track:
             "training": self.training(),
             "error": self.error,
             "last_training_error": self.last_training_error,
+            "refused": self.refused,
             "swaps": self.swaps,
             "models": [
                 {"family": m.family, "version": m.version, "training_size": m.training_size,
@@ -261,15 +293,28 @@ class ModelBank:
         return [self._events] + ([self._windows] if self._windows is not None else [])
 
     # -- scoring -----------------------------------------------------------------------------------
-    def score(self, batch: pa.RecordBatch) -> list[ModelHit]:
-        """Hits at or above `min_severity`: per (family, entity) for events, per (family, window) for windows."""
+    def score(self, batch: pa.RecordBatch, exclude: np.ndarray | None = None,
+              flagged: set[str] | frozenset[str] = frozenset()) -> list[ModelHit]:
+        """Hits at or above `min_severity`: per (family, entity) for events, per (family, window) for windows.
+
+        The baseline learns only from rows the rules did not flag (`exclude`: rows to leave out) and windows of
+        entities no rule flagged (`flagged`): attacks must never become the normal a model compares against."""
         n = batch.num_rows
         if n == 0:
             return []
         cols = batch_columns(batch)
         ids = batch_event_ids(batch)
         entity = batch_entities(batch)
-        self._events.collect(cols, n)
+        if flagged:
+            for track in self._tracks():
+                if len(track.flagged) > 200_000:
+                    track.flagged.clear()
+                track.flagged.update(flagged)
+        if exclude is not None and exclude.any():
+            keep = ~exclude
+            self._events.collect(cols.take(keep), n, entity[keep])
+        else:
+            self._events.collect(cols, n, entity)
         hits: list[ModelHit] = []
         models = self._events.models  # one read: a concurrent swap cannot mix generations in one batch
         if models:
@@ -283,10 +328,19 @@ class ModelBank:
         if self._windows is not None and self._open is not None:
             closed = self._open.add(entity, cols, event_times(batch, time.time()), ids)
             if closed is not None and len(closed):
-                self._windows.collect(closed, len(closed))
+                if flagged:
+                    clean = ~np.isin(closed.entities.astype(str), list(flagged))
+                    self._windows.collect(closed.take(clean), len(closed))
+                else:
+                    self._windows.collect(closed, len(closed))
                 for model in self._windows.models:
                     hits.extend(self._window_hits(model, closed))
         return hits
+
+    def score_with_flags(self, batch: pa.RecordBatch, exclude: np.ndarray | None,
+                         flagged: set[str] | frozenset[str]) -> list[ModelHit]:
+        """`score`, for the scorer: it knows which rows and entities the rules flagged."""
+        return self.score(batch, exclude, flagged)
 
     def _event_hits(self, model: LoadedModel, batch: pa.RecordBatch, cols: EventColumns, X: np.ndarray,
                     scored: Scored, rows: np.ndarray, entity: np.ndarray, ids: np.ndarray) -> list[ModelHit]:
@@ -360,6 +414,37 @@ class ModelBank:
     def _train_windows(self, chunks: list[Any], stop: threading.Event) -> None:
         run_isolated(train_window_models, WindowChunk.concat(chunks), self.model_dir, stop=stop,
                      families=self.config.families, top_k=self.config.top_k, seed=self.config.seed)
+
+
+TOP_ADDRESSES, TOP_ADDRESS_SHARE = 3, 0.5  # three addresses making half the traffic is a few talkers, not a baseline
+TOP_TEMPLATE_SHARE = 0.8
+
+
+def skewed_baseline(chunks: list[Any], entities: list[np.ndarray | None]) -> str | None:
+    """Why this baseline would teach a model the wrong normal, or None: a handful of addresses (a flood, one
+    scanner) or one message shape dominating it. Then the model would call everything else unusual."""
+    ents = [e for e in entities if e is not None]
+    if not ents:
+        ents = [c.entities for c in chunks if hasattr(c, "entities")]
+    if ents:
+        all_e = np.concatenate(ents).astype(str)
+        addr = all_e[np.char.startswith(all_e, "src_ip=")]
+        if len(addr) >= 100:
+            values, counts = np.unique(addr, return_counts=True)
+            top = np.argsort(-counts)[:TOP_ADDRESSES]
+            share = counts[top].sum() / len(addr)
+            if share > TOP_ADDRESS_SHARE and len(values) > TOP_ADDRESSES:
+                names = ", ".join(f"{values[i].split('=', 1)[1]} ({counts[i] / len(addr):.0%})" for i in top)
+                return (f"baseline dominated by {len(top)} addresses ({share:.0%} of events with an address): "
+                        f"{names}; waiting for more varied traffic")
+    tids = np.concatenate([getattr(c, "template_ids", None) if hasattr(c, "template_ids") else c.cols.template_ids
+                           for c in chunks]) if chunks else np.zeros(0, np.int64)
+    if len(tids) >= 100:
+        values, counts = np.unique(tids, return_counts=True)
+        if len(values) > 1 and counts.max() / len(tids) > TOP_TEMPLATE_SHARE:
+            return (f"baseline dominated by one message shape (template {values[counts.argmax()]}, "
+                    f"{counts.max() / len(tids):.0%} of events); waiting for more varied traffic")
+    return None
 
 
 def _drivers(model: LoadedModel, x: np.ndarray, contrib: np.ndarray | None, pct: float) -> str:
