@@ -67,6 +67,7 @@ class DetectionConsumer:
         self.alerts = 0
         self.errors = 0
         self.last_error: str | None = None
+        self.stopped_on: str | None = None  # why detection stopped for good (a failed alert commit)
         self.idle = threading.Event()
         writer.on_commit.append(self._committed)
 
@@ -130,13 +131,18 @@ class DetectionConsumer:
                 self._stop.wait(1.0)
                 continue
             if batch is None:
+                self._finish_pending()  # nothing new: hand the last batch's alerts on now, not with the next
                 self.idle.set()
                 self._wake.wait(0.2)
                 self._wake.clear()
                 continue
             self.idle.clear()
             if not self._score(batch):
-                self._stop.wait(1.0)
+                # Alerts and checkpoint were not committed: what is in memory is ahead of the store. Stop here,
+                # loudly; a restart resumes from the durable checkpoint and scores those events again.
+                log.error("detection stopped: %s", self.last_error)
+                self.stopped_on = self.last_error
+                return
         self._finish_pending()
 
     def _next_batch(self) -> tuple[int, pa.RecordBatch] | None:
@@ -219,7 +225,8 @@ class DetectionConsumer:
         lag = self.lag()
         return {"scored": self.scored_events, "read_back": self.read_back_events, "alerts": self.alerts,
                 "lag_events": lag.events, "lag_seconds": round(lag.seconds, 3), "checkpoint": self.next_id - 1,
-                "errors": self.errors, "error": self.last_error}
+                "errors": self.errors, "error": self.stopped_on and f"detection stopped: {self.stopped_on}"
+                or self.last_error}
 
 
 def _empty_like(table: pa.Table) -> pa.RecordBatch:

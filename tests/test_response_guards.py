@@ -70,7 +70,7 @@ def propose(pid: str, params: dict[str, Any]) -> dict[str, Any]:
 def test_lock_user_is_not_proposed_for_the_account_that_only_received_failed_logins(tmp_path: Path) -> None:
     db = ingest(tmp_path, "victim", failures_for("alice"))
     con, s = session_on(db, tmp_path)
-    brute = alert_id(con, "auth.ssh_bruteforce")
+    brute = alert_id(con, "auth.bruteforce")
     decision = s.route(brute)
     assert decision is not None and decision.severity == "high"  # 25 failures: a high alert, lock_user's tier
     assert "lock_user" not in [o.playbook_id for o in decision.proposals]

@@ -82,7 +82,7 @@ def frozen_status() -> EngineStatus:
     return EngineStatus(
         events_total=123456, events_per_s=1234.0, lines_total=123456, parse_errors=3,
         sources=[{"name": "demo scenario", "kind": "demo", "state": "running", "lines": 123456}],
-        store_bytes=12 * 1024 * 1024, alerts_total=3, scorer={"scored": 1, "shed_events": 0},
+        store_bytes=12 * 1024 * 1024, alerts_total=3, scorer={"scored": 1, "checkpoint": 123456},
     )
 
 

@@ -19,27 +19,35 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict, deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.rules.count_kernel import count_groups
 from detectors.rules.ruleset import CorrelationRule
+from store.schema import SEVERITIES
+
+SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 
 MAX_UNCITED = 10_000  # evidence awaiting a firing, per group (a flood below the threshold cannot be)
 MAX_CITE_PER_RULE_IN_TEMPORAL = 50
 MAX_OCCURRENCES = 8  # per rule and group: enough to find an ordered chain
+VECTOR_MIN = 64  # from this many occurrences in a batch, event_count runs as array operations (count_kernel)
 
 
-@dataclass(slots=True)
-class Occurrence:
-    """A match fed to a correlation: a detection rule's event, or a child correlation's firing."""
+@dataclass
+class Stream:
+    """What one correlation sees of a batch, column-wise and in batch order: each occurrence is a detection rule's
+    event or a child correlation's firing."""
 
-    row: int  # position in the batch (orders occurrences of different rules)
-    t: int  # event time, µs
-    eids: tuple[int, ...]  # the event itself, or everything a child firing cited
-    group: tuple[str, ...]
-    rule: str
-    value: str | None = None  # value_count: the counted field's value
+    rows: list[int]  # position in the batch (orders occurrences of different rules)
+    t: list[int]  # event time, µs
+    keys: list[tuple[str, ...]]  # group-by values
+    rule: list[int]  # index into the correlation's `rules`
+    eids: list[Any]  # an event id (int), or the tuple of ids a child firing cited
+    values: list[str | None] | None = None  # value_count: the counted field's value
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 @dataclass(slots=True)
@@ -51,6 +59,27 @@ class Firing:
     group: tuple[str, ...]
     count: int
     severity: str
+
+
+@dataclass(slots=True)
+class Run:
+    """Consecutive firings of one group no further apart than the alert grouping window: one alert update."""
+
+    group: tuple[str, ...]
+    first_row: int  # the firing that started the run (alerts are created in this order)
+    last_row: int
+    join_t: int  # time of the first firing: decides whether the run extends an open alert
+    last_t: int
+    first_t: int  # earliest cited event
+    eids: list[int]
+    rank: int  # highest severity rank among its firings
+    count: int  # the count at the last firing
+
+
+@dataclass
+class Fired:
+    runs: list[Run] = field(default_factory=list)
+    firings: list[Firing] = field(default_factory=list)  # kept only when another correlation uses this one
 
 
 class _Group:
@@ -117,84 +146,134 @@ class CorrelationState:
         self.dirty.add(key)
         return g
 
-    def run(self, occurrences: Iterable[Occurrence]) -> list[Firing]:
+    def run(self, stream: Stream, window_us: int, keep_firings: bool = False) -> Fired:
+        """Fold one batch's occurrences into the groups' windows. Groups are independent, so each group's
+        occurrences are folded together (one state lookup per group, not per event)."""
+        out = Fired()
+        if not len(stream):
+            return out
+        by_group: dict[tuple[str, ...], list[int]] = {}
+        for i, key in enumerate(stream.keys):
+            by_group.setdefault(key, []).append(i)
         kind = self.rule.type
-        if kind == "event_count":
-            return self._count(occurrences)
-        if kind == "value_count":
-            return self._distinct(occurrences)
-        return self._temporal(occurrences, ordered=kind == "temporal_ordered")
+        if kind == "event_count" and len(stream) >= VECTOR_MIN and all(type(e) is int for e in stream.eids):
+            count_groups(self, stream, by_group, window_us, keep_firings, out)
+            return out
+        for key, idxs in by_group.items():
+            g = self.group(key)
+            if kind == "event_count":
+                self._count(g, key, idxs, stream, out, window_us, keep_firings)
+            elif kind == "value_count":
+                self._distinct(g, key, idxs, stream, out, window_us, keep_firings)
+            else:
+                self._temporal(g, key, idxs, stream, out, window_us, keep_firings,
+                               ordered=kind == "temporal_ordered")
+        return out
 
     # -- event_count ---------------------------------------------------------------------------------------------
-    def _count(self, occurrences: Iterable[Occurrence]) -> list[Firing]:
-        rule, span, need = self.rule, self.rule.timespan_us, self.rule.threshold
-        out: list[Firing] = []
-        for o in occurrences:
-            g = self.group(o.group)
-            t = g.wm = max(o.t, g.wm)
+    def _count(self, g: _Group, key: tuple[str, ...], idxs: list[int], s: Stream, out: Fired, window_us: int,
+               keep: bool) -> None:
+        span, need = self.rule.timespan_us, self.rule.threshold
+        times, unc, wm = g.times, g.uncited, g.wm
+        rows, ts, eids = s.rows, s.t, s.eids
+        acc = _RunBuilder(self.rule, key, out, window_us, keep)
+        for i in idxs:
+            t = ts[i]
+            if t < wm:
+                t = wm  # time within a group never runs backwards
+            wm = t
             lo = t - span
-            times = g.times
-            # times is non-decreasing: entries after the bisection point are inside the window
-            inside = len(times) - bisect.bisect_right(times, lo)
-            count = inside + 1
+            count = len(times) - bisect.bisect_right(times, lo) + 1  # times is non-decreasing
             times.append(t)
-            self._fire_or_wait(g, o, t, lo, count, need, out, rule)
-        return out
+            while unc and unc[0][0] <= lo:
+                unc.popleft()
+            e = eids[i]
+            if count >= need:
+                cited = [x for _, x in unc]
+                first = unc[0][0] if unc else t
+                unc.clear()
+                if type(e) is int:
+                    cited.append(e)
+                else:
+                    cited.extend(e)
+                acc.fire(rows[i], t, first, cited, count)
+            elif type(e) is int:
+                unc.append((t, e))
+            else:
+                unc.extend((t, x) for x in e)
+        while len(unc) > MAX_UNCITED:
+            unc.popleft()
+        g.wm = wm
+        acc.close()
 
     # -- value_count ---------------------------------------------------------------------------------------------
-    def _distinct(self, occurrences: Iterable[Occurrence]) -> list[Firing]:
-        rule, span, need = self.rule, self.rule.timespan_us, self.rule.threshold
-        cap = max(1, rule.max_count)
-        out: list[Firing] = []
-        for o in occurrences:
-            if o.value is None or o.value == "":
+    def _distinct(self, g: _Group, key: tuple[str, ...], idxs: list[int], s: Stream, out: Fired, window_us: int,
+                  keep: bool) -> None:
+        span, need = self.rule.timespan_us, self.rule.threshold
+        cap = max(1, self.rule.max_count)
+        vals, unc, wm = g.values, g.uncited, g.wm
+        rows, ts, eids = s.rows, s.t, s.eids
+        values = s.values or []
+        acc = _RunBuilder(self.rule, key, out, window_us, keep)
+        for i in idxs:
+            v = values[i]
+            if v is None or v == "":
                 continue
-            g = self.group(o.group)
-            t = g.wm = max(o.t, g.wm)
+            t = ts[i]
+            if t < wm:
+                t = wm
+            wm = t
             lo = t - span
-            vals = g.values
             while vals and next(iter(vals.values())) <= lo:
                 vals.popitem(last=False)
-            new_value = o.value not in vals
-            vals[o.value] = t
-            vals.move_to_end(o.value)
+            new_value = v not in vals
+            vals[v] = t
+            vals.move_to_end(v)
             while len(vals) > cap:
                 vals.popitem(last=False)
-            # Evidence is one event per distinct value: repeats of a value add nothing to "how many values".
-            self._fire_or_wait(g, o, t, lo, len(vals), need, out, rule, keep=new_value)
-        return out
-
-    def _fire_or_wait(self, g: _Group, o: Occurrence, t: int, lo: int, count: int, need: int, out: list[Firing],
-                      rule: CorrelationRule, keep: bool = True) -> None:
-        uncited = g.uncited
-        while uncited and uncited[0][0] <= lo:
-            uncited.popleft()
-        if count >= need:
-            cited = tuple(e for _, e in uncited) + o.eids
-            first = uncited[0][0] if uncited else t
-            uncited.clear()
-            out.append(Firing(o.row, t, first, cited, o.group, count, rule.severity_at(count)))
-        elif keep:
-            for e in o.eids:
-                uncited.append((t, e))
-            while len(uncited) > MAX_UNCITED:
-                uncited.popleft()
+            while unc and unc[0][0] <= lo:
+                unc.popleft()
+            e = eids[i]
+            if len(vals) >= need:
+                cited = [x for _, x in unc]
+                first = unc[0][0] if unc else t
+                unc.clear()
+                if type(e) is int:
+                    cited.append(e)
+                else:
+                    cited.extend(e)
+                acc.fire(rows[i], t, first, cited, len(vals))
+            elif new_value:  # evidence is one event per distinct value: repeats add nothing to "how many"
+                if type(e) is int:
+                    unc.append((t, e))
+                else:
+                    unc.extend((t, x) for x in e)
+        while len(unc) > MAX_UNCITED:
+            unc.popleft()
+        g.wm = wm
+        acc.close()
 
     # -- temporal ------------------------------------------------------------------------------------------------
-    def _temporal(self, occurrences: Iterable[Occurrence], ordered: bool) -> list[Firing]:
-        rule, span = self.rule, self.rule.timespan_us
-        order = rule.rules
-        out: list[Firing] = []
-        for o in occurrences:
-            g = self.group(o.group)
-            t = g.wm = max(o.t, g.wm)
+    def _temporal(self, g: _Group, key: tuple[str, ...], idxs: list[int], s: Stream, out: Fired, window_us: int,
+                  keep: bool, ordered: bool) -> None:
+        span = self.rule.timespan_us
+        order = self.rule.rules
+        last_rule = len(order) - 1
+        acc = _RunBuilder(self.rule, key, out, window_us, keep)
+        for i in idxs:
+            t = s.t[i]
+            if t < g.wm:
+                t = g.wm
+            g.wm = t
             lo = t - span
-            occ = g.occ.get(o.rule)
+            name = order[s.rule[i]]
+            occ = g.occ.get(name)
             if occ is None:
-                occ = g.occ[o.rule] = deque(maxlen=MAX_OCCURRENCES)
-                g.evidence[o.rule] = deque(maxlen=MAX_CITE_PER_RULE_IN_TEMPORAL)
+                occ = g.occ[name] = deque(maxlen=MAX_OCCURRENCES)
+                g.evidence[name] = deque(maxlen=MAX_CITE_PER_RULE_IN_TEMPORAL)
             occ.append(t)
-            g.evidence[o.rule].extend((t, e) for e in o.eids)
+            e = s.eids[i]
+            g.evidence[name].extend([(t, e)] if type(e) is int else [(t, x) for x in e])
             for r in list(g.occ):
                 times, ev = g.occ[r], g.evidence[r]
                 while times and times[0] <= lo:
@@ -205,17 +284,16 @@ class CorrelationState:
                     del g.occ[r], g.evidence[r]
             if any(r not in g.occ for r in order):
                 continue
-            if ordered and (o.rule != order[-1] or not _ordered_chain(g.occ, order)):
+            if ordered and (s.rule[i] != last_rule or not _ordered_chain(g.occ, order)):
                 continue
             first = min(g.occ[r][0] for r in order)
             cited: list[int] = []
             for r in order:  # every occurrence of each rule inside the window is evidence (the latest 50)
-                cited.extend(e for _, e in g.evidence[r])
-            out.append(Firing(o.row, t, first, tuple(dict.fromkeys(cited)), o.group, len(order),
-                              rule.severity_at(len(order))))
+                cited.extend(x for _, x in g.evidence[r])
+            acc.fire(s.rows[i], t, first, list(dict.fromkeys(cited)), len(order))
             g.occ.clear()  # the sequence is consumed: one firing per completed chain
             g.evidence.clear()
-        return out
+        acc.close()
 
     # -- persistence ----------------------------------------------------------------------------------------------
     def evict(self, horizon: int) -> None:
@@ -235,6 +313,37 @@ class CorrelationState:
 
     def restore(self, key: tuple[str, ...], data: dict[str, Any]) -> None:
         self.groups[key] = _Group.from_json(data, self.rule.max_count - 1)
+
+
+class _RunBuilder:
+    """Collects one group's firings of a batch into runs (and, for parents, individual firings)."""
+
+    __slots__ = ("rule", "key", "out", "window", "keep", "run")
+
+    def __init__(self, rule: CorrelationRule, key: tuple[str, ...], out: Fired, window_us: int, keep: bool) -> None:
+        self.rule, self.key, self.out, self.window, self.keep = rule, key, out, window_us, keep
+        self.run: Run | None = None
+
+    def fire(self, row: int, t: int, first: int, cited: list[int], count: int) -> None:
+        rank = SEVERITY_RANK[self.rule.severity_at(count)]
+        run = self.run
+        if run is not None and t - run.last_t <= self.window:
+            run.last_row, run.last_t, run.count = row, t, count
+            run.first_t = min(run.first_t, first)
+            run.eids.extend(cited)
+            run.rank = max(run.rank, rank)
+        else:
+            if run is not None:
+                self.out.runs.append(run)
+            self.run = Run(self.key, row, row, t, t, first, list(cited), rank, count)
+        if self.keep:
+            self.out.firings.append(Firing(row, t, first, tuple(cited), self.key, count,
+                                           self.rule.severity_at(count)))
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.out.runs.append(self.run)
+            self.run = None
 
 
 def _ordered_chain(occ: dict[str, deque[int]], order: list[str]) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.alerts import Hit
-from detectors.rules.correlations import Correlator, Firing, Occurrence
+from detectors.rules.correlations import Correlator, Firing, Run, Stream
 from detectors.rules.fields import BatchFields, event_times_us, resolve
 from detectors.rules.routes import Route
 from detectors.rules.ruleset import CorrelationRule, DetectionRule, RuleSet
+from store.schema import SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,16 @@ class RuleEngine:
         self._per_rule_pattern = {
             r.id: "|".join(re.escape(n) for n in sorted(r.needles or ())) for r in ruleset.detections if r.needles}
         self._max_span = max((c.timespan_us for c in ruleset.correlations), default=0)
+        self._parents = {r for c in ruleset.correlations for r in c.rules}  # correlations other correlations use
         self.watermark_us: int | None = None
 
     # -- detections -------------------------------------------------------------------------------------------------
-    def match(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+    def match(self, batch: pa.RecordBatch, bf: BatchFields | None = None) -> dict[str, np.ndarray]:
         """Row positions matched by each detection rule (only rules with at least one match)."""
         out: dict[str, np.ndarray] = {}
         if batch.num_rows == 0 or not self._routes:
             return out
-        bf = BatchFields(batch)
+        bf = bf or BatchFields(batch)
         text: pa.Array | None = None
         for rr in self._routes.values():
             rmask = rr.route.mask(bf)
@@ -93,25 +94,26 @@ class RuleEngine:
                 continue
             everyone = pc.all(rmask).as_py()
             rows = None if everyone else pc.indices_nonzero(rmask)
-            sub = batch if rows is None else batch.take(rows)
-            sub_bf = bf if rows is None else BatchFields(sub)
             base = np.arange(batch.num_rows) if rows is None else rows.to_numpy()
-            for rule in rr.without:
-                self._apply(rule, sub_bf, base, out)
+            if rr.without:
+                # Rules the raw line cannot prefilter read only the columns they need, on the route's rows.
+                route_bf = bf if rows is None else BatchFields(batch, rows)
+                for rule in rr.without:
+                    self._apply(rule, route_bf, base, out)
             if rr.pattern is None or not rr.with_needles:
                 continue
             if text is None:
                 text = _text(batch)
-            sub_text = text if rows is None else text.take(rows)
-            cand_mask = pc.fill_null(pc.match_substring_regex(sub_text, rr.pattern, ignore_case=True), False)
+            route_text = text if rows is None else text.take(rows)
+            cand_mask = pc.fill_null(pc.match_substring_regex(route_text, rr.pattern, ignore_case=True), False)
             if not pc.any(cand_mask).as_py():
                 continue
             cand = pc.indices_nonzero(cand_mask)
-            cand_batch = sub.take(cand)
-            cand_text = sub_text.take(cand)
+            cand_rows = cand if rows is None else rows.take(cand)
             cand_base = base[cand.to_numpy()]
+            cand_text = route_text.take(cand)
             many = len(cand) > CANDIDATE_SPLIT
-            cand_bf = BatchFields(cand_batch)
+            cand_bf = BatchFields(batch, cand_rows)
             for rule in rr.with_needles:
                 if many:
                     own = pc.fill_null(pc.match_substring_regex(cand_text, self._per_rule_pattern[rule.id],
@@ -120,7 +122,7 @@ class RuleEngine:
                         continue
                     if not pc.all(own).as_py():
                         idx = pc.indices_nonzero(own)
-                        self._apply(rule, BatchFields(cand_batch.take(idx)), cand_base[idx.to_numpy()], out)
+                        self._apply(rule, BatchFields(batch, cand_rows.take(idx)), cand_base[idx.to_numpy()], out)
                         continue
                 self._apply(rule, cand_bf, cand_base, out)
         return out
@@ -144,13 +146,14 @@ class RuleEngine:
     def evaluate(self, batch: pa.RecordBatch) -> list[Hit]:
         if batch.num_rows == 0:
             return []
-        matches = self.match(batch)
+        bf = BatchFields(batch)
+        matches = self.match(batch, bf)
         times = event_times_us(batch)
         eids = np.asarray(batch.column(batch.schema.get_field_index("event_id")).to_numpy(zero_copy_only=False),
                           dtype=np.int64)
         batch_wm = int(times.max())
         self.watermark_us = batch_wm if self.watermark_us is None else max(self.watermark_us, batch_wm)
-        view = _BatchView(batch, times, eids)
+        view = _BatchView(batch, bf, times, eids)
         hits: list[Hit] = []
         by_id = {r.id: r for r in self.ruleset.detections}
         for rule_id, rows in matches.items():
@@ -159,105 +162,119 @@ class RuleEngine:
                 hits.extend(self._detection_hits(rule, rows, view))
         firings: dict[str, list[Firing]] = {}
         for corr in self.ruleset.correlations:
-            occ = self._occurrences(corr, matches, firings, view)
-            if not occ:
+            stream = self._stream(corr, matches, firings, view)
+            if not len(stream):
                 continue
-            state = self.correlator.state(corr)
-            fired = state.run(occ)
-            firings[corr.id] = fired
-            if fired and corr.alerts:
-                hits.extend(self._correlation_hits(corr, fired, view))
+            fired = self.correlator.state(corr).run(stream, self.window_us, keep_firings=corr.id in self._parents)
+            firings[corr.id] = fired.firings
+            if fired.runs and corr.alerts:
+                hits.extend(self._correlation_hits(corr, fired.runs, view))
         for corr in self.ruleset.correlations:
             self.correlator.state(corr).evict(self.watermark_us - corr.timespan_us)
         return hits
 
-    def _occurrences(self, corr: CorrelationRule, matches: dict[str, np.ndarray],
-                     firings: dict[str, list[Firing]], view: _BatchView) -> list[Occurrence]:
-        occ: list[Occurrence] = []
-        for ref in corr.rules:
-            refs = corr.group_refs[ref]
+    def _stream(self, corr: CorrelationRule, matches: dict[str, np.ndarray], firings: dict[str, list[Firing]],
+                view: _BatchView) -> Stream:
+        """The correlation's occurrences in this batch, column-wise, in batch order."""
+        rows: list[int] = []
+        ts: list[int] = []
+        keys: list[tuple[str, ...]] = []
+        rule_idx: list[int] = []
+        eids: list[Any] = []
+        values: list[str | None] | None = [] if corr.value_field is not None else None
+        sources = 0
+        for k, ref in enumerate(corr.rules):
             if ref in matches:
-                rows = matches[ref]
-                groups = [view.values(refs[g], rows) for g in corr.group_by]
-                values = view.values(corr.value_field, rows) if corr.value_field is not None else None
-                t, e = view.times[rows], view.eids[rows]
-                for i, row in enumerate(rows.tolist()):
-                    key = tuple(str(col[i]) if col[i] is not None else "" for col in groups)
-                    if groups and any(col[i] is None or col[i] == "" for col in groups):
-                        continue  # an event that does not name the group cannot be attributed
-                    occ.append(Occurrence(row, int(t[i]), (int(e[i]),), key, ref,
-                                          None if values is None else values[i]))
-            elif ref in firings:
+                sel = matches[ref]
+                refs = corr.group_refs[ref]
+                cols = [view.keys(refs[g], sel) for g in corr.group_by]
+                if cols:
+                    ok = np.ones(len(sel), dtype=bool)
+                    for c in cols:
+                        ok &= c != ""  # an event that does not name the group cannot be attributed
+                    if not ok.all():
+                        sel = sel[ok]
+                        cols = [c[ok] for c in cols]
+                    group = list(zip(*(c.tolist() for c in cols), strict=True))
+                else:
+                    group = [()] * len(sel)
+                rows.extend(sel.tolist())
+                ts.extend(view.times[sel].tolist())
+                keys.extend(group)
+                rule_idx.extend([k] * len(sel))
+                eids.extend(view.eids[sel].tolist())
+                if values is not None:
+                    assert corr.value_field is not None
+                    values.extend(view.keys(corr.value_field, sel).tolist())
+                sources += 1
+            elif firings.get(ref):
                 for f in firings[ref]:
-                    occ.append(Occurrence(f.row, f.t, f.eids, f.group, ref))
-        occ.sort(key=lambda o: (o.row, corr.rules.index(o.rule)))
-        return occ
+                    rows.append(f.row)
+                    ts.append(f.t)
+                    keys.append(f.group)
+                    rule_idx.append(k)
+                    eids.append(f.eids)
+                    if values is not None:
+                        values.append(None)
+                sources += 1
+        stream = Stream(rows, ts, keys, rule_idx, eids, values)
+        if sources > 1:  # several rules: interleave in batch order (ties: the rules' order)
+            order = sorted(range(len(rows)), key=lambda i: (rows[i], rule_idx[i]))
+            stream = Stream([rows[i] for i in order], [ts[i] for i in order], [keys[i] for i in order],
+                            [rule_idx[i] for i in order], [eids[i] for i in order],
+                            None if values is None else [values[i] for i in order])
+        return stream
 
     # -- hits ---------------------------------------------------------------------------------------------------------
     def _detection_hits(self, rule: DetectionRule, rows: np.ndarray, view: _BatchView) -> list[Hit]:
-        entity_cols = [(f, view.values(resolve(f), rows)) for f in rule.entity]
-        items: list[tuple[str, int, int, tuple[int, ...], str, int]] = []
-        for i, row in enumerate(rows.tolist()):
-            entity = next((f"{resolve(f).name}={vals[i]}" for f, vals in entity_cols if vals[i]), "host=unknown")
-            t = int(view.times[row])
-            items.append((entity, t, t, (int(view.eids[row]),), rule.severity, row))
-        return self._runs(items, lambda ent, last_row, count: Hit(
-            detector="sigma", rule_id=rule.id, entity=ent, severity=rule.severity, title=rule.title,
-            why=f"Sigma rule {rule.title!r} ({rule.level}) matched: {view.message(last_row)[:160]}",
-            event_ids=(), ts=_EPOCH, category=view.text("category", last_row), host=view.text("host", last_row)),
-            view.eids)
-
-    def _correlation_hits(self, corr: CorrelationRule, fired: list[Firing], view: _BatchView) -> list[Hit]:
-        ent_idx = corr.group_by.index(corr.entity) if corr.entity in corr.group_by else None
-        items = []
-        for f in fired:
-            if ent_idx is not None:
-                entity = f"{resolve(corr.entity).name}={f.group[ent_idx]}"
-            else:
-                entity = f"host={view.text('host', f.row) or 'unknown'}"
-            items.append((entity, f.t, f.first_t, f.eids, f.severity, f.row))
-        counts = {f.row: f for f in fired}
-
-        def make(ent: str, last_row: int, n: int) -> Hit:
-            f = counts[last_row]
-            return Hit(detector="sigma", rule_id=corr.id, entity=ent, severity=f.severity, title=corr.title,
-                       why=_correlation_why(corr, f), event_ids=(), ts=_EPOCH,
-                       category=view.text("category", last_row), host=view.text("host", last_row))
-        return self._runs(items, make, view.eids)
-
-    def _runs(self, items: Sequence[tuple[str, int, int, tuple[int, ...], str, int]], make: Any,
-              seq: np.ndarray) -> list[Hit]:
-        """Merge items of one rule into one Hit per (entity, run of items no further apart than the grouping
-        window): exactly what the alert grouper would do with them one by one."""
-        by_entity: dict[str, list[tuple[str, int, int, tuple[int, ...], str, int]]] = defaultdict(list)
-        for it in items:
-            by_entity[it[0]].append(it)
+        """One hit per (entity, run of matches no further apart than the grouping window)."""
+        entity = np.full(len(rows), "", dtype=object)
+        for f in reversed(rule.entity):  # the first field that has a value names the entity
+            vals = view.keys(resolve(f), rows)
+            has = vals != ""
+            entity[has] = [f"{resolve(f).name}={v}" for v in vals[has].tolist()]
+        entity[entity == ""] = "host=unknown"
+        t = view.times[rows]
         out: list[Hit] = []
-        from store.schema import severity_rank
-
-        for entity, its in by_entity.items():
-            run: list[tuple[str, int, int, tuple[int, ...], str, int]] = []
-            for it in its:
-                if run and it[1] - run[-1][1] > self.window_us:
-                    out.append(self._merge(entity, run, make, severity_rank, seq))
-                    run = []
-                run.append(it)
-            if run:
-                out.append(self._merge(entity, run, make, severity_rank, seq))
+        order = np.lexsort((rows, entity.astype(str)))
+        ent_sorted = entity[order]
+        bounds = np.flatnonzero(np.r_[True, ent_sorted[1:] != ent_sorted[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            seg = order[a:b]
+            start = 0
+            gaps = np.flatnonzero(np.diff(t[seg]) > self.window_us) + 1
+            for end in [*gaps.tolist(), len(seg)]:
+                part = seg[start:end]
+                first_row, last_row = int(rows[part[0]]), int(rows[part[-1]])
+                out.append(Hit(
+                    detector="sigma", rule_id=rule.id, entity=str(ent_sorted[a]), severity=rule.severity,
+                    title=rule.title,
+                    why=f"Sigma rule {rule.title!r} ({rule.level}) matched: {view.message(last_row)[:160]}",
+                    event_ids=tuple(view.eids[rows[part]].tolist()), ts=to_datetime(int(t[part[-1]])),
+                    first_ts=to_datetime(int(t[part[0]])), join_ts=to_datetime(int(t[part[0]])),
+                    host=view.text("host", last_row), category=view.text("category", last_row),
+                    seq=int(view.eids[first_row]),
+                ))
+                start = end
         return out
 
-    @staticmethod
-    def _merge(entity: str, run: list[tuple[str, int, int, tuple[int, ...], str, int]], make: Any,
-               severity_rank: Any, seq: np.ndarray) -> Hit:
-        proto: Hit = make(entity, run[-1][5], len(run))
-        sev = max((it[4] for it in run), key=severity_rank)
-        ids = tuple(e for it in run for e in it[3])
-        return Hit(
-            detector=proto.detector, rule_id=proto.rule_id, entity=entity, severity=sev, title=proto.title,
-            why=proto.why, event_ids=ids, ts=to_datetime(run[-1][1]),
-            first_ts=to_datetime(min(it[2] for it in run)), join_ts=to_datetime(run[0][1]),
-            host=proto.host, category=proto.category, seq=int(seq[run[0][5]]),
-        )
+    def _correlation_hits(self, corr: CorrelationRule, runs: list[Run], view: _BatchView) -> list[Hit]:
+        ent_idx = corr.group_by.index(corr.entity) if corr.entity in corr.group_by else None
+        name = resolve(corr.entity).name
+        out = []
+        for r in runs:
+            if ent_idx is not None:
+                entity = f"{name}={r.group[ent_idx]}"
+            else:
+                entity = f"host={view.text('host', r.last_row) or 'unknown'}"
+            out.append(Hit(
+                detector="sigma", rule_id=corr.id, entity=entity, severity=SEVERITIES[r.rank], title=corr.title,
+                why=_correlation_why(corr, r.group, r.count), event_ids=tuple(r.eids),
+                ts=to_datetime(r.last_t), first_ts=to_datetime(r.first_t), join_ts=to_datetime(r.join_t),
+                host=view.text("host", r.last_row), category=view.text("category", r.last_row),
+                seq=int(view.eids[r.first_row]),
+            ))
+        return out
 
     # -- state ----------------------------------------------------------------------------------------------------
     def take_state_changes(self) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, str]]]:
@@ -287,13 +304,14 @@ class RuleEngine:
         return n
 
 
-def _correlation_why(corr: CorrelationRule, f: Firing) -> str:
+def _correlation_why(corr: CorrelationRule, group: tuple[str, ...], count: int) -> str:
     span = _span_text(corr.timespan_us)
-    keys = ", ".join(f"{g}={v}" for g, v in zip(corr.group_by, f.group, strict=False))
+    keys = ", ".join(f"{g}={v}" for g, v in zip(corr.group_by, group, strict=False))
+    most = "+" if count >= corr.max_count and corr.type in ("event_count", "value_count") else ""
     if corr.type == "event_count":
-        what = f"{f.count} matching events"
+        what = f"{count}{most} matching events"
     elif corr.type == "value_count":
-        what = f"{f.count} distinct {corr.value_field.name if corr.value_field else 'values'}"
+        what = f"{count}{most} distinct {corr.value_field.name if corr.value_field else 'values'}"
     else:
         what = "all of " + ", ".join(corr.rules) + (" in order" if corr.type == "temporal_ordered" else "")
     steps = f" (≥{corr.threshold} {corr.level}" + "".join(f", ≥{n} {s}" for n, s in corr.escalation) + ")"
@@ -317,22 +335,31 @@ def _text(batch: pa.RecordBatch) -> pa.Array:
 
 
 class _BatchView:
-    """Row values for building hits (Python-level access to the few rows that matched)."""
+    """Row values for building hits and group keys (Python-level access only to the rows that matched)."""
 
-    def __init__(self, batch: pa.RecordBatch, times: np.ndarray, eids: np.ndarray) -> None:
+    def __init__(self, batch: pa.RecordBatch, bf: BatchFields, times: np.ndarray, eids: np.ndarray) -> None:
         self.batch = batch
         self.times = times
         self.eids = eids
-        self._bf = BatchFields(batch)
+        self._bf = bf
+        self._strings: dict[Any, np.ndarray] = {}
         self._cols: dict[str, list[Any]] = {}
 
-    def values(self, ref: Any, rows: np.ndarray) -> list[Any]:
-        arr = self._bf.value(ref)
-        return arr.take(pa.array(rows, pa.int64())).to_pylist()
+    def keys(self, ref: Any, rows: np.ndarray) -> np.ndarray:
+        """The field as strings ("" for missing) at `rows`: group-by keys, entities, counted values."""
+        col = self._strings.get(ref)
+        if col is None:
+            arr = pc.fill_null(self._bf.text(ref), "")
+            col = self._strings[ref] = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+        return col[rows]
 
     def text(self, column: str, row: int) -> Any:
-        idx = self.batch.schema.get_field_index(column)
-        return None if idx < 0 else self.batch.column(idx)[row].as_py()
+        col = self._cols.get(column)
+        if col is None:
+            idx = self.batch.schema.get_field_index(column)
+            col = self._cols[column] = ([None] * self.batch.num_rows if idx < 0
+                                        else self.batch.column(idx).to_pylist())
+        return col[row]
 
     def message(self, row: int) -> str:
         return str(self.text("message", row) or self.text("raw", row) or "")

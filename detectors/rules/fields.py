@@ -151,11 +151,13 @@ JSON = JsonReader()
 
 
 class BatchFields:
-    """Column-wise access to the fields of one (sub-)batch, each computed at most once."""
+    """Column-wise access to the fields of a batch — or of some of its rows (`rows`: positions), taking only the
+    columns a rule actually reads — each computed at most once."""
 
-    def __init__(self, batch: pa.RecordBatch, json_reader: JsonReader = JSON) -> None:
+    def __init__(self, batch: pa.RecordBatch, rows: pa.Array | None = None, json_reader: JsonReader = JSON) -> None:
         self.batch = batch
-        self.n = batch.num_rows
+        self.rows = rows
+        self.n = batch.num_rows if rows is None else len(rows)
         self._json = json_reader
         self._values: dict[FieldRef | str, pa.Array] = {}
         self._lower: dict[FieldRef | str, pa.Array] = {}
@@ -192,10 +194,17 @@ class BatchFields:
         cleaned = pc.if_else(ok, text, pa.scalar(None, pa.string()))
         return pc.cast(cleaned, pa.float64())
 
+    def _column(self, name: str) -> pa.Array | None:
+        idx = self.batch.schema.get_field_index(name)
+        if idx < 0:
+            return None
+        col = self.batch.column(idx)
+        return col if self.rows is None else col.take(self.rows)
+
     def _read(self, ref: FieldRef) -> pa.Array:
         if ref.column is not None:
-            idx = self.batch.schema.get_field_index(ref.column)
-            return self.batch.column(idx) if idx >= 0 else pa.nulls(self.n, pa.string())
+            col = self._column(ref.column)
+            return col if col is not None else pa.nulls(self.n, pa.string())
         assert ref.json_key is not None
         raw = self._json_value(ref.json_key)
         if ref.derive is None:
@@ -206,11 +215,11 @@ class BatchFields:
         cache_key = "json:" + key
         got = self._values.get(cache_key)
         if got is None:
-            idx = self.batch.schema.get_field_index("fields")
-            if idx < 0 or self.n == 0:
+            col = self._column("fields")
+            if col is None or self.n == 0:
                 got = pa.nulls(self.n, pa.string())
             else:
-                got = self._json.extract(self.batch.column(idx), [key])[key]
+                got = self._json.extract(col, [key])[key]
             self._values[cache_key] = got
         return got
 
@@ -219,10 +228,10 @@ class BatchFields:
         missing = [k for k in dict.fromkeys(keys) if "json:" + k not in self._values]
         if not missing or self.n == 0:
             return
-        idx = self.batch.schema.get_field_index("fields")
-        if idx < 0:
+        col = self._column("fields")
+        if col is None:
             return
-        for key, arr in self._json.extract(self.batch.column(idx), missing).items():
+        for key, arr in self._json.extract(col, missing).items():
             self._values["json:" + key] = arr
 
 
