@@ -187,7 +187,9 @@ class Engine:
 
         cfg = self.config.detectors
         rule_dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)]
-        ruleset = load_rules(rule_dirs, cfg.disabled_rules)
+        from app.rules_cli import disabled_ids
+
+        ruleset = load_rules(rule_dirs, disabled_ids(cfg.disabled_rules))
         for path, reason in ruleset.problems:
             self.outbox.notice(f"Sigma rule not loaded: {path}: {reason}")
             log.warning("Sigma rule not loaded: %s: %s", path, reason)

@@ -24,6 +24,10 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
     p.set_defaults(handler=_cmd_eval)
 
+    from app.rules_cli import register as register_rules
+
+    register_rules(sub, add_common)
+
     from playbooks.cli import register as register_playbooks
 
     register_playbooks(sub, add_common, config_loader=_playbook_config, store_opener=_open_store)
