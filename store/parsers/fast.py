@@ -63,12 +63,12 @@ _RREFUA = r'^ "(?P<ref>' + _Q + r')" "(?P<ua>' + _Q + r')"'
 _RREQUEST = r"^(?P<method>[^ ]*) (?P<path>.*) (?P<proto>HTTP/[^ ]*)$"
 _RIPV4 = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
 # sshd messages: the patterns of store/parsers/auth.py (RE2 keeps Perl's leftmost-first submatches).
-# "Failed": the scalar pattern's lazy `(.*?)` user, narrowed to one token (RE2 is far faster on it). Where
-# this matches, the scalar pattern finds the same groups (its first " from " is the one after the token).
-_R_FAILED = (r"^Failed (?P<method>[^ ]+) for (?P<inv>invalid user )?(?P<user>[^ ]*) from (?P<ip>[^ ]+)"
-             r" port (?P<port>\d+)")
-_R_ACCEPTED = (r"^Accepted (?P<method>\S+) for (?P<user>.*?) from (?P<ip>\S+) port (?P<port>\d+)"
-               r"(?: (?P<proto>\w+))?(?:: (?P<key>.*))?")
+# "Failed"/"Accepted": only a one-token user, anchored at the end of the line (or at sshd's ": <info>").
+# Then the message holds one "from <addr> port <n>" candidate unless the info holds " from " too, and those
+# rows are left to the chain, which decides between candidates (auth._login_peer).
+_R_LOGIN_TAIL = r" from (?P<ip>[^ ]+) port (?P<port>\d+)(?: \w+)?(?: \[preauth\])?(?:(?P<info>:.*)| *)$"
+_R_FAILED = (r"^Failed (?P<method>[^ ]+) for (?P<inv>invalid user )?(?P<user>[^ ]*)" + _R_LOGIN_TAIL)
+_R_ACCEPTED = r"^Accepted (?P<method>[^ ]+) for (?P<user>[^ ]*)" + _R_LOGIN_TAIL
 _R_INVALID = r"^Invalid user (?P<user>.*?) from (?P<ip>\S+?)(?: port (?P<port>\d+))?\s*$"
 _R_CLOSED = (r"^Connection (?:closed|reset) by (?:(?P<kind>authenticating|invalid) user (?P<user>.*?) )?"
              r"(?P<ip>\S+?)(?: port (?P<port>\d+))?(?: \[preauth\])?\s*$")
@@ -468,16 +468,21 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
         addr_ok[h] &= ok[h]
         claimed[h] = True
 
+    def one_peer(hit: pa.Array, m: pa.StructArray) -> pa.Array:
+        # An info part naming " from " may hold a second candidate: the chain decides those.
+        return pc.and_(hit, pc.invert(pc.fill_null(pc.match_substring(m.field("info"), " from "), False)))
+
     preauth = None
     if r := match(_R_FAILED, "Failed "):
         hit, m = r
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), "failure",
+        put(one_peer(hit, m), m.field("user"), m.field("ip"), m.field("port"), "failure",
             ["", '"action":"login","method":"', _esc(m.field("method")), '"',
              _opt(_nonempty(m.field("inv")), ',"invalid_user":true')])
     if r := match(_R_ACCEPTED, "Accepted "):
         hit, m = r
-        key = m.field("key")
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), "success",
+        info = m.field("info")
+        key = _k.if_else(pc.starts_with(info, ": "), pc.utf8_slice_codeunits(info, 2), "")
+        put(one_peer(hit, m), m.field("user"), m.field("ip"), m.field("port"), "success",
             ["", '"action":"login","method":"', _esc(m.field("method")), '"',
              _opt(_nonempty(key), ',"key":"', _esc(key), '"')])
     if r := match(_R_INVALID, "Invalid user "):
@@ -498,6 +503,9 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
     if r := match(_R_PAM, "pam_unix(sshd:auth): authentication failure"):
         hit, m = r
         user, ruser, tty = m.field("user"), m.field("ruser"), m.field("tty")
+        # A set ruser= with a second "rhost=" makes the line ambiguous (auth._pam_failure_kv): the chain's.
+        twice = _k.greater(pc.count_substring(msg, "rhost="), 1)
+        hit = pc.and_(hit, pc.invert(pc.and_(_nonempty(ruser), twice)))
         who = _k.if_else(_nonempty(user), user, ruser)  # kv.get("user") or kv.get("ruser")
         put(hit, who, m.field("rhost"), None, "failure",
             ['"pam_service":"sshd",', '"action":"auth_failure"',
