@@ -23,6 +23,7 @@ MSG_KEYS = ("message", "msg", "MESSAGE", "log", "text")
 LEVEL_KEYS = ("level", "severity", "log.level", "levelname", "PRIORITY", "loglevel")
 SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip")
 USER_KEYS = ("user", "username", "user_name", "usr")
+_WATCHED_KEYS = SRC_IP_KEYS + USER_KEYS
 
 # Zabbix trigger severity 0–5 → syslog severity.
 ZABBIX_SEVERITY = {0: 6, 1: 6, 2: 4, 3: 3, 4: 2, 5: 1}
@@ -97,7 +98,27 @@ def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _generic(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+def _repeated_keys(text: str) -> frozenset[str]:
+    """Top-level address/user keys the object gives twice. The decoder keeps the last copy; a logger that
+    pasted a client's text into its JSON unescaped lets that text add one, so neither copy can be trusted."""
+    # Cheap test first; a key spelled with \u escapes would not be counted, so those lines take the slow one.
+    if "\\u" not in text and not any(text.count(f'"{k}"') > 1 for k in _WATCHED_KEYS):
+        return frozenset()
+    seen: list[frozenset[str]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        seen.append(frozenset(k for k in _WATCHED_KEYS if keys.count(k) > 1))
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs, parse_constant=_constant_as_text, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        return frozenset()
+    return seen[-1] if seen else frozenset()  # the outermost object is decoded last
+
+
+def _generic(obj: dict[str, Any], received_at: datetime, repeated: frozenset[str] = frozenset()) -> dict[str, Any]:
     ev: dict[str, Any] = {"format": "json"}
     rest = dict(obj)
     ts_v = _pop_first(rest, TS_KEYS)
@@ -132,16 +153,27 @@ def _generic(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         ev["severity"] = sev
     if level is not None:
         rest["level"] = level
+    ambiguous = []
+    ip_key = next((k for k in SRC_IP_KEYS if k in rest), None)
     ip = _pop_first(rest, SRC_IP_KEYS)
-    if isinstance(ip, str) and ip_or_none(ip):
+    if ip_key in repeated:
+        rest["src_ip"] = ip
+        ambiguous.append(ip_key)
+    elif isinstance(ip, str) and ip_or_none(ip):
         ev["src_ip"] = ip
     elif ip is not None:
         rest["src_ip"] = ip
+    user_key = next((k for k in USER_KEYS if k in rest), None)
     user = _pop_first(rest, USER_KEYS)
-    if isinstance(user, str):
+    if user_key in repeated:
+        rest["user"] = user
+        ambiguous.append(user_key)
+    elif isinstance(user, str):
         ev["user"] = user
     elif user is not None:
         rest["user"] = user
+    if ambiguous:
+        rest["ambiguous"] = f"{', '.join(ambiguous)} given twice; not mapped"
     if "_PID" in rest:
         pid = rest["_PID"]
         if isinstance(pid, str) and pid.isdigit() and len(pid) < 19:
@@ -289,9 +321,11 @@ class JsonLinesParser:
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)
         try:
-            return PROFILES.get(profile, _generic)(obj, received_at)
+            if profile == "json" or profile not in PROFILES:
+                return _generic(obj, received_at, _repeated_keys(s))
+            return PROFILES[profile](obj, received_at)
         except (TypeError, ValueError, AttributeError) as exc:
             # A profile met a shape it does not know: keep the object, generically mapped.
-            ev = _generic(obj, received_at)
+            ev = _generic(obj, received_at, _repeated_keys(s))
             ev["parse_error"] = f"{profile} profile: {type(exc).__name__}: {exc}"
             return ev
