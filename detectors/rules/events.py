@@ -36,8 +36,10 @@ AUTH_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # su wordings the parser does not read (BSD, busybox), matched at the start of su's message.
 _SU_OLD = re.compile(r"FAILED su for (?P<target>\S+) by (?P<user>\S+)|failed: \S+ changing from (?P<user3>\S+) to "
                      r"(?P<target3>\S+)")
-# The auth program and its message when the envelope did not say: the first "prog[pid]: " tag of the line.
-_AUTH_TAG = re.compile(r"(?:^|\s)((?:sshd|sshd-session|sudo|su|login|doas)(?:\(pam_unix\))?)(?:\[\d{1,10}\])?: ")
+# The auth program and its message when no parser split the envelope off: a "prog[pid]: " tag preceded only by
+# what an envelope holds (time, host: no quotes, brackets, '=' or ": "), so not one inside a client's text.
+_AUTH_TAG = re.compile(r"(?:<\d{1,3}>)?((?:[\w.,+/-]|:(?! )| (?!\s)){0,64} )?"
+                       r"((?:sshd|sshd-session|sudo|su|login|doas)(?:\(pam_unix\))?)(?:\[\d{1,10}\])?: ")
 _SSHD_WORDS = ("Failed ", "Accepted ", "Invalid user ", "Illegal user ", "maximum authentication",
                "error: maximum authentication", "error: PAM: ")
 _PID_SUFFIX = re.compile(r"\[\d{1,10}\]\Z")
@@ -290,13 +292,13 @@ def _auth_message(ev: Ev, text: str) -> tuple[str, str] | None:
     if ev.app:
         app = _PID_SUFFIX.sub("", ev.app)
         return (app, ev.message) if wants_auth(app, ev.message) else None
-    m = _AUTH_TAG.search(text)
-    if m:
-        return m[1], text[m.end():]
     if ev.message.startswith(_SSHD_WORDS):
         return "sshd", ev.message
     if ev.message.startswith("pam_unix("):
         return "pam", ev.message
+    m = _AUTH_TAG.match(text)
+    if m:
+        return m[2], text[m.end():]
     return None
 
 
@@ -329,14 +331,15 @@ def _auth_fallback(ev: Ev, text: str) -> None:
         if rx.search(text):
             ev.kind = kind
             if ev.src_ip is None and kind in ("ids_alert", "device_login_fail"):
-                ev.src_ip = _device_peer(ev.message)
+                # The tag too: a line without one gets an app cut at its first colon, mid-text.
+                ev.src_ip = _device_peer(f"{ev.app}: {ev.message}" if ev.app else ev.message)
             return
 
 
 def _device_peer(message: str) -> str | None:
     """The address a network device's message reports: the first one before any account name (an account name
-    like "1.2.3.4" or "x from 1.2.3.4" is the client's text), else one that ends the message after it. The
-    message only: the raw line starts with the device's own address."""
+    like "1.2.3.4" or "x from 1.2.3.4" is the client's text), else one that ends the message after it. Not the
+    raw line: it starts with the device's own address."""
     text = message[:4096]
     mark = _USER_MARK.search(text)
     m = _FIRST_IP.search(text, 0, mark.start() if mark else len(text))

@@ -32,7 +32,7 @@ _PEER = re.compile(r" from (\S+) port (\d+)(?: (\w+))?(?: \[preauth\])?(?=\s*\Z|
 # Methods after which sshd never writes an info part: for these the last candidate that ends the line is
 # sshd's own, whatever the user name held. Others (publickey, hostbased) may end with a certificate ID the
 # client chose, so there only a single candidate is trusted.
-_NO_INFO_METHODS = frozenset({"password", "none", "keyboard-interactive", "keyboard-interactive/pam"})
+NO_INFO_METHODS = frozenset({"password", "none", "keyboard-interactive", "keyboard-interactive/pam"})
 _INVALID_PREFIXES = ("invalid user ", "illegal user ")
 _INVALID = re.compile(r"(?:Invalid|Illegal) user " + _USER + r" from (\S+?)(?: port (\d+))?\s*\Z")
 _CLOSED = re.compile(
@@ -43,7 +43,8 @@ _DISCONNECTED = re.compile(
     r"Disconnected from (?:(authenticating|invalid) )?(?:user " + _USER + r" )?(\S+?)(?: port (\d+))?"
     r"(?: \[preauth\])?\s*\Z"
 )
-_RECEIVED_DISC = re.compile(r"(?:error: )?Received disconnect from (\S+?)(?: port (\d+))?: ?(\d+): ?(.*)", re.S)
+_RECEIVED_DISC = re.compile(r"(?:error: )?Received disconnect from (?:(\S+) port (\d+)|(\S+)):(?: ?(\d+):)? ?(.*)",
+                            re.S)
 _MAX_ATTEMPTS = re.compile(r"(?:error: )?maximum authentication attempts exceeded for ")
 # Greedy user, then sshd's fixed tail to the end of the line: the last "… <addr> port <n>" is sshd's.
 _TOO_MANY = re.compile(r"Disconnecting (?:authenticating|invalid) user (.*) (\S+) port (\d+): "
@@ -56,7 +57,7 @@ _NO_IDENT = re.compile(r"Did not receive identification string from (\S+?)(?: po
 _NEGOTIATE = re.compile(r"(?:fatal: )?Unable to negotiate with (\S+?)(?: port (\d+))?: (.*)")
 _USERAUTH_REQ = re.compile(r"input_userauth_request: invalid user (.*?) \[preauth\]")
 _BAD_PROTOCOL = re.compile(r"Bad protocol version identification '(.*)' from (\S+?)(?: port (\d+))?\s*$", re.S)
-_NOT_ALLOWED = re.compile(r"User (.+) from (\S+) not allowed because (.+?)\s*\Z", re.S)
+_NOT_ALLOWED = re.compile(r"User (.*) from (\S+) not allowed because (.+?)\s*\Z", re.S)
 _PAM_ERROR = re.compile(r"error: PAM: (.*?) for (illegal user |invalid user )?(.*) from (\S+)(?: via \S+)?"
                         r"(?: \[preauth\])?\s*\Z", re.S)
 # Messages whose peer sshd states before any text a client chose (the address is not searched for elsewhere).
@@ -135,23 +136,26 @@ class _Peer:
         self.user, self.ip, self.port, self.info = user, ip, port, info
 
 
-_AMBIGUOUS = "more than one 'from <address> port <n>' could be sshd's; address withheld"
+_AMBIGUOUS = "no single 'from <address> port <n>' is certainly sshd's; address withheld"
 
 
 def _login_peer(msg: str, start: int, no_info: bool) -> _Peer | str | None:
     """The peer of a line whose client-chosen user name starts at `start`: None when the line has no
-    `from <addr> port <n>` tail, a reason (str) when more than one could be sshd's.
+    `from <addr> port <n>` tail, a reason (str) when no single one can be sshd's.
 
-    sshd's own "from <addr> port <n>" is always a candidate (it follows the user and ends the line or opens
-    the ": <info>" part). With one candidate it is that one. With several, the user name (before it) or a
-    certificate ID in the info (after it) forged the others; only when the method never has an info part can
-    the last candidate ending the line be trusted.
+    sshd's own "from <addr> port <n>" is always a candidate: it follows the user and ends the line or opens
+    the ": <info>" part. After a method that never has an info part only the candidate ending the line is
+    sshd's (any other is inside the user name). Otherwise a single candidate is sshd's; with several, the
+    user name (before it) or a certificate ID in the info (after it) forged the others.
     """
     cands = list(_PEER.finditer(msg, start))
     if not cands:
         return None
     m = cands[-1]
-    if len(cands) > 1 and not (no_info and not msg[m.end():].strip()):
+    if no_info:
+        if msg[m.end():].strip():
+            return _AMBIGUOUS
+    elif len(cands) > 1:
         return _AMBIGUOUS
     rest = msg[m.end():]
     info = rest[2:] if rest.startswith(": ") else None
@@ -160,7 +164,7 @@ def _login_peer(msg: str, start: int, no_info: bool) -> _Peer | str | None:
 
 def _sshd_login(msg: str, ev: dict[str, Any], verb: str, method: str, pos: int) -> bool:
     """Failed/Accepted/Postponed/Partial lines after "<verb> <method> for "; False if the tail is not sshd's."""
-    no_info = method in _NO_INFO_METHODS
+    no_info = method in NO_INFO_METHODS
     invalid = msg.startswith(_INVALID_PREFIXES, pos)
     peer = _login_peer(msg, pos + 13, no_info) if invalid else None
     if peer is None:
@@ -250,8 +254,9 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
         # The peer comes first; the reason after it is the client's text.
         m = _RECEIVED_DISC.match(msg)
         if m:
-            _set(ev, "disconnect", None, ip=m[1], port=m[2])
-            ev["fields"]["reason_code"] = int(m[3]) if len(m[3]) < 6 else m[3]
+            _set(ev, "disconnect", None, ip=m[1] or m[3], port=m[2])
+            if m[4]:
+                ev["fields"]["reason_code"] = int(m[4]) if len(m[4]) < 6 else m[4]
             return
     elif first == "error:" or first == "maximum":
         m = _MAX_ATTEMPTS.match(msg)
@@ -268,7 +273,7 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
     elif first == "User":
         m = _NOT_ALLOWED.match(msg)
         if m:
-            _set(ev, "not_allowed", "failure", user=m[1], ip=m[2])
+            _set(ev, "not_allowed", "failure", user=_user(m[1]), ip=m[2])
             ev["fields"]["reason"] = m[3]
             return
     elif first == "Disconnecting:" or first == "Disconnecting":
@@ -344,22 +349,24 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
 
 def _pam_failure_kv(rest: str, ev: dict[str, Any], service: str) -> None:
     """PAM's key=value tail ("; logname=… rhost=…  user=…"): fixed order where pam_unix wrote it, else keys,
-    and no address (or user) at all when a key repeats in a way the order cannot settle."""
+    and no address (or user) at all when a second "rhost=" leaves two readings."""
+    twice = rest.count("rhost=") > 1
     ambiguous: str | None = None
     m = _PAM_FIXED.match(rest)
     if m:
         logname, tty, ruser, rhost, user_v = m[1], m[4], m[5], m[6], m[7] or ""
-        # Values before rhost= have no spaces, so its place is certain — unless ruser (a remote user name some
-        # services take from the client) is set and another "rhost=" follows: then either could be forged.
-        if ruser and rest.count("rhost=") > 1:
-            ambiguous = "'rhost=' twice and ruser= set: either could be forged; address withheld"
+        # Values before rhost= have no spaces, so its place is certain where ruser= is empty: sshd never sets
+        # it. Other services may take ruser from the client (rlogin), and a ruser holding " rhost=… " can pose
+        # as an empty one: there a second "rhost=" leaves two readings.
+        if twice and (ruser or service != "sshd"):
+            ambiguous = "'rhost=' twice and ruser= may be the client's; address withheld"
     else:
         # user= is still last: what follows it is the user's text, never keys.
         u = _PAM_USER_KEY.search(rest)
         pairs = _KV.findall(rest, 0, u.start() if u else len(rest))
         kv = dict(pairs)
-        if len(kv) < len(pairs):
-            ambiguous = "a PAM key appears twice; address withheld"
+        if twice or len(kv) < len(pairs):
+            ambiguous = "a PAM key given twice; address withheld"
         logname, tty, ruser = kv.get("logname", ""), kv.get("tty", ""), kv.get("ruser", "")
         rhost, user_v = kv.get("rhost", ""), rest[u.end():].strip() if u else ""
     # Which text is the user is as uncertain as the address when the keys repeat.

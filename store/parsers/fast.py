@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.parsers import auth
 from store.parsers.registry import resolve
 from store.schema import EVENT_SCHEMA, UTC_TS
 from store.sources.base import MAX_LINE_BYTES
@@ -67,6 +68,7 @@ _RIPV4 = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1
 # Then the message holds one "from <addr> port <n>" candidate unless the info holds " from " too, and those
 # rows are left to the chain, which decides between candidates (auth._login_peer).
 _R_LOGIN_TAIL = r" from (?P<ip>[^ ]+) port (?P<port>\d+)(?: \w+)?(?: \[preauth\])?(?:(?P<info>:.*)| *)$"
+_NO_INFO_METHODS = pa.array(sorted(auth.NO_INFO_METHODS))
 _R_FAILED = (r"^Failed (?P<method>[^ ]+) for (?P<inv>invalid user )?(?P<user>[^ ]*)" + _R_LOGIN_TAIL)
 _R_ACCEPTED = r"^Accepted (?P<method>[^ ]+) for (?P<user>[^ ]*)" + _R_LOGIN_TAIL
 _R_INVALID = r"^Invalid user (?P<user>.*?) from (?P<ip>\S+?)(?: port (?P<port>\d+))?\s*$"
@@ -469,8 +471,12 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
         claimed[h] = True
 
     def one_peer(hit: pa.Array, m: pa.StructArray) -> pa.Array:
-        # An info part naming " from " may hold a second candidate: the chain decides those.
-        return pc.and_(hit, pc.invert(pc.fill_null(pc.match_substring(m.field("info"), " from "), False)))
+        # An info part naming " from " may hold a second candidate, and one after a method that never has
+        # an info part is not sshd's: the chain decides those rows.
+        info = m.field("info")
+        no_info = pc.is_in(m.field("method"), value_set=_NO_INFO_METHODS)
+        odd = pc.or_(pc.match_substring(info, " from "), pc.and_(_nonempty(info), no_info))
+        return pc.and_(hit, pc.invert(pc.fill_null(odd, False)))
 
     preauth = None
     if r := match(_R_FAILED, "Failed "):
@@ -504,6 +510,7 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
         hit, m = r
         user, ruser, tty = m.field("user"), m.field("ruser"), m.field("tty")
         # A set ruser= with a second "rhost=" makes the line ambiguous (auth._pam_failure_kv): the chain's.
+        # (These are sshd's lines, where an empty ruser= is sshd's own.)
         twice = _k.greater(pc.count_substring(msg, "rhost="), 1)
         hit = pc.and_(hit, pc.invert(pc.and_(_nonempty(ruser), twice)))
         who = _k.if_else(_nonempty(user), user, ruser)  # kv.get("user") or kv.get("ruser")
