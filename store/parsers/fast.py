@@ -67,7 +67,7 @@ _RIPV4 = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1
 # "Failed"/"Accepted": only a one-token user, anchored at the end of the line (or at sshd's ": <info>").
 # Then the message holds one "from <addr> port <n>" candidate unless the info holds " from " too, and those
 # rows are left to the chain, which decides between candidates (auth._login_peer).
-_R_LOGIN_TAIL = r" from (?P<ip>[^ ]+) port (?P<port>\d+)(?: \w+)?(?: \[preauth\])?(?:(?P<info>:.*)| *)$"
+_R_LOGIN_TAIL = r" from (?P<ip>[^ ]+) port (?P<port>\d+)(?: \w+)?(?: \[preauth\])?(?P<info>:.*)? *$"
 _NO_INFO_METHODS = pa.array(sorted(auth.NO_INFO_METHODS))
 _R_FAILED = (r"^Failed (?P<method>[^ ]+) for (?P<inv>invalid user )?(?P<user>[^ ]*)" + _R_LOGIN_TAIL)
 _R_ACCEPTED = r"^Accepted (?P<method>[^ ]+) for (?P<user>[^ ]*)" + _R_LOGIN_TAIL
@@ -474,8 +474,11 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
         # An info part naming " from " may hold a second candidate, and one after a method that never has
         # an info part is not sshd's: the chain decides those rows.
         info = m.field("info")
+        has_info = _nonempty(info)
+        if not pc.any(has_info).as_py():
+            return hit
         no_info = pc.is_in(m.field("method"), value_set=_NO_INFO_METHODS)
-        odd = pc.or_(pc.match_substring(info, " from "), pc.and_(_nonempty(info), no_info))
+        odd = pc.or_(pc.match_substring(info, " from "), pc.and_(has_info, no_info))
         return pc.and_(hit, pc.invert(pc.fill_null(odd, False)))
 
     preauth = None
@@ -511,8 +514,10 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
         user, ruser, tty = m.field("user"), m.field("ruser"), m.field("tty")
         # A set ruser= with a second "rhost=" makes the line ambiguous (auth._pam_failure_kv): the chain's.
         # (These are sshd's lines, where an empty ruser= is sshd's own.)
-        twice = _k.greater(pc.count_substring(msg, "rhost="), 1)
-        hit = pc.and_(hit, pc.invert(pc.and_(_nonempty(ruser), twice)))
+        has_ruser = _nonempty(ruser)
+        if pc.any(pc.and_(hit, has_ruser)).as_py():
+            twice = _k.greater(pc.count_substring(msg, "rhost="), 1)
+            hit = pc.and_(hit, pc.invert(pc.and_(has_ruser, twice)))
         who = _k.if_else(_nonempty(user), user, ruser)  # kv.get("user") or kv.get("ruser")
         put(hit, who, m.field("rhost"), None, "failure",
             ['"pam_service":"sshd",', '"action":"auth_failure"',
