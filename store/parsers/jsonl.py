@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
+from store.parsers.syslog import SyslogParser
 
 MAX_DEPTH = 64
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -219,6 +220,8 @@ def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     user = data.get("dstuser") or data.get("srcuser")
     if isinstance(user, str) and user:
         ev["user"] = user
+    full_log = obj.get("full_log")
+    disputed = _recheck_peer(ev, full_log, received_at) if isinstance(full_log, str) and full_log else None
     groups = rule["groups"] if isinstance(rule.get("groups"), list) else []
     gset = {g for g in groups if isinstance(g, str)}
     if gset & {"authentication_failed", "authentication_failures", "invalid_login"}:
@@ -240,7 +243,30 @@ def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         if k in obj:
             fields[k] = obj[k]
     ev["fields"] = {k: v for k, v in fields.items() if v is not None}
+    if disputed:
+        ev["fields"]["ambiguous"] = disputed
     return ev
+
+
+def _recheck_peer(ev: dict[str, Any], full_log: str, received_at: datetime) -> str | None:
+    """Wazuh's own decoders read sshd's address with unanchored patterns ("Failed … for (\\S+) from (\\S+)"), so a
+    crafted user name moves it. Where our parser reads the original line as an auth program's, its address (or
+    its refusal to name one) replaces Wazuh's srcip; returns the note when they disagree."""
+    own = SyslogParser().parse(full_log[:65536], received_at)
+    own_fields = (own or {}).get("fields") or {}
+    if not own or not isinstance(own_fields.get("action"), str):
+        return None
+    theirs, ours = ev.get("src_ip"), own.get("src_ip")
+    if theirs is None or theirs == ours:
+        return None
+    ev.pop("src_ip", None)
+    ev.pop("src_port", None)
+    if ours:
+        ev["src_ip"] = ours
+        if own.get("src_port") is not None:
+            ev["src_port"] = own["src_port"]
+    return (f"Wazuh's srcip {theirs} is not the address the original line's own tail names "
+            f"({ours or 'none it can be sure of'}); that one is used")
 
 
 def _zabbix(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
