@@ -1,6 +1,8 @@
 """A light per-row view of the events the rules look at, with the parsers' columns first and regexes on the
 message as a fallback, so rules work whatever parser (or none) understood the line. Log text is hostile:
-nothing here raises on odd input.
+nothing here raises on odd input, and no address is taken from text a client chose (user names, banners,
+request paths): auth programs' messages are read by the same anchored code as the parsers
+(store.parsers.auth), and a line the parser has read, or left without an address on purpose, is not re-read.
 """
 
 from __future__ import annotations
@@ -14,31 +16,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_IP = r"(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:]+)"
-_USER = r"(?P<user>\S{1,64})"
+from store.parsers.auth import extract_auth, wants_auth
 
-# (kind, regex) — the first match wins; kinds are what the built-in rules count.
+# Lines of sshd, sudo, su, login and PAM are read by store.parsers.auth (anchored: the address is sshd's, not
+# the user name's); these are the kinds it yields, and the patterns below cover what it does not read.
+# (kind, regex) — the first match wins; kinds are what the built-in rules count. None of these supplies an
+# address except through _device_peer.
 AUTH_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("auth_fail", re.compile(
-        rf"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
-        rf"(?:invalid user |illegal user )?{_USER} from {_IP}")),
-    ("auth_success", re.compile(
-        rf"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic) for "
-        rf"{_USER} from {_IP}")),
-    ("invalid_user", re.compile(rf"(?:Invalid|Illegal) user {_USER} from {_IP}")),
-    ("max_attempts", re.compile(
-        rf"maximum authentication attempts exceeded for (?:invalid user )?{_USER} from {_IP}")),
-    ("sudo_fail", re.compile(r"sudo(?:\[\d+\])?:\s+(?P<user>\S+) : (?:\d+ incorrect password attempts?|"
-                             r"user NOT in sudoers|.*authentication failure)")),
-    ("su_fail", re.compile(r"(?:FAILED su for (?P<target>\S+) by (?P<user>\S+)|BAD SU (?P<user2>\S+) to "
-                           r"(?P<target2>\S+)|su(?:\[\d+\])?: failed: \S+ changing from (?P<user3>\S+) to "
-                           r"(?P<target3>\S+))")),
-    ("auth_fail_pam", re.compile(
-        r"(?P<svc>\w+)\(pam_unix\)\[\d+\]: (?:\d+ more )?authentication failures?;.*?rhost=(?P<ip>\S+)?"
-        r"(?:\s+user=(?P<user>\S+))?|pam_unix\((?P<svc2>[\w-]+):auth\): (?:\d+ more )?authentication "
-        r"failures?;.*?rhost=(?P<ip2>\S+)?(?:\s+user=(?P<user2>\S+))?")),
-    ("sudo_cmd", re.compile(r"sudo(?:\[\d+\])?:\s+(?P<user>\S+) : (?:TTY=\S+ ; )?PWD=\S.*? ; "
-                            r"USER=(?P<target>\S+) ;.*COMMAND=(?P<command>.*)")),
     ("ids_alert", re.compile(
         r"%IPS-\d-SIGNATURE|\bRT_IDS\b|RT_SCREEN_|IDP_ATTACK_LOG_EVENT|\[\*\*\] \[\d+:\d+:\d+\]|"
         r"Deny IP due to Land Attack|Deny IP teardrop|Deny protocol (?:connection spoof|reverse path check)|"
@@ -47,8 +31,18 @@ AUTH_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?:Login|Administrator login) denied|enable password incorrect|locked out on exceeding|"
         r"authentication failed for user|Invalid login attempt")),
     ("waf_block", re.compile(r"ModSecurity: Access denied|mod_security.*denied|NAXSI_FMT", re.I)),
-    ("break_in", re.compile(rf"POSSIBLE BREAK-IN ATTEMPT|\[{_IP}\] failed - POSSIBLE")),
+    ("break_in", re.compile(r"POSSIBLE BREAK-IN ATTEMPT")),
 ]
+# su wordings the parser does not read (BSD, busybox), matched at the start of su's message.
+_SU_OLD = re.compile(r"FAILED su for (?P<target>\S+) by (?P<user>\S+)|failed: \S+ changing from (?P<user3>\S+) to "
+                     r"(?P<target3>\S+)")
+# The auth program and its message when no parser split the envelope off: a "prog[pid]: " tag preceded only by
+# what an envelope holds (time, host: no quotes, brackets, '=' or ": "), so not one inside a client's text.
+_AUTH_TAG = re.compile(r"(?:<\d{1,3}>)?((?:[\w.,+/-]|:(?! )| (?!\s)){0,64} )?"
+                       r"((?:sshd|sshd-session|sudo|su|login|doas)(?:\(pam_unix\))?)(?:\[\d{1,10}\])?: ")
+_SSHD_WORDS = ("Failed ", "Accepted ", "Invalid user ", "Illegal user ", "maximum authentication",
+               "error: maximum authentication", "error: PAM: ")
+_PID_SUFFIX = re.compile(r"\[\d{1,10}\]\Z")
 
 SYSTEM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("panic", re.compile(r"Kernel panic|kernel: panic|BUG: unable to handle|Oops: \d+", re.I)),
@@ -78,6 +72,11 @@ _SYSTEM_HINT = re.compile(
     r"dump|terminated by signal|respawning"
 )
 _FIRST_IP = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+# Where a device's message names the account tried: text from there on is the client's.
+_USER_MARK = re.compile(r"(?i)\buser(?:name)?\b|\blogin name\b")
+# An address that ends the message ("… from host '10.0.0.1'"): after any user text, so it is the device's.
+_TAIL_PEER = re.compile(r"(?i)\b(?:from|source|src)\b[\s:=]*(?:host\s+)?['\"(\[]?(\d{1,3}(?:\.\d{1,3}){3})"
+                        r"['\")\]]?(?:[/:]\d{1,5})?[\s.!\])]*\Z")
 _REPEATED = re.compile(r"message repeated (\d{1,4}) times|PAM (\d{1,4}) more authentication failures")
 
 # Cheap vectorised test run on the raw line before any Python work: rows that cannot matter are skipped.
@@ -236,12 +235,13 @@ def enrich(ev: Ev, fields_json: Any, raw: str | None) -> None:
     ev.target_user = _str(f.get("target_user") or f.get("runas"))
     ev.command = _str(f.get("command"))
     text = ev.message[:4096]
-    rep = _REPEATED.search(text)
+    # Only where the daemon writes it, at the start of its message: inside a user name it would be a lie.
+    rep = _REPEATED.match(text)
     if rep:
         ev.weight = min(50, max(1, int(rep.group(1) or rep.group(2))))
     web = ev.category == "web" or ev.method is not None
-    if ev.kind is None and not web:
-        # The raw line keeps the "prog[pid]:" prefix the sudo/su/pam patterns need.
+    if ev.kind is None and not web and not isinstance(action, str):
+        # The raw line keeps the "prog[pid]:" tag when no parser split the envelope off.
         full = (raw or ev.message)[:4096]
         if _AUTH_HINT.search(full):
             _auth_fallback(ev, full)
@@ -253,7 +253,8 @@ def enrich(ev: Ev, fields_json: Any, raw: str | None) -> None:
     if ev.path is None and ev.status is None and (web or ev.kind is None):
         m = _ACCESS.match((raw or ev.message)[:8192])
         if m:
-            ev.src_ip = ev.src_ip or m.group("ip")
+            if "ambiguous" not in f:
+                ev.src_ip = ev.src_ip or m.group("ip")
             ev.method, ev.path, ev.status = m.group("method"), m.group("path"), int(m.group("status"))
             ev.user_agent = ev.user_agent or m.group("ua")
             ev.category = ev.category or "web"
@@ -285,31 +286,67 @@ def _kind_from_action(action: str, outcome: str | None) -> str | None:
     return None
 
 
+def _auth_message(ev: Ev, text: str) -> tuple[str, str] | None:
+    """(program, message) when the line is an auth program's: from the envelope when a parser split it off,
+    else from the line's first "prog[pid]: " tag, else a bare sshd/PAM message."""
+    if ev.app:
+        app = _PID_SUFFIX.sub("", ev.app)
+        return (app, ev.message) if wants_auth(app, ev.message) else None
+    if ev.message.startswith(_SSHD_WORDS):
+        return "sshd", ev.message
+    if ev.message.startswith("pam_unix("):
+        return "pam", ev.message
+    m = _AUTH_TAG.match(text)
+    if m:
+        return m[2], text[m.end():]
+    return None
+
+
 def _auth_fallback(ev: Ev, text: str) -> None:
-    for kind, rx in AUTH_PATTERNS:
-        m = rx.search(text)
-        if not m:
-            continue
-        g = {k: v for k, v in m.groupdict().items() if v}
-        ev.kind = ev.kind or kind
-        ip = g.get("ip") or g.get("ip2")
-        if ip and ev.src_ip is None and any(ch.isdigit() for ch in ip):
-            ev.src_ip = ip
-        user = g.get("user") or g.get("user2") or g.get("user3")
-        if user and ev.user is None:
-            ev.user = user
-        target = g.get("target") or g.get("target2") or g.get("target3")
-        if target and ev.target_user is None:
-            ev.target_user = target
-        if g.get("command") and ev.command is None:
-            ev.command = g["command"].strip()
-        if ev.src_ip is None and kind in ("ids_alert", "device_login_fail"):
-            # The message first: the raw line starts with the reporting device's own address.
-            m2 = _FIRST_IP.search(ev.message) or _FIRST_IP.search(text)
-            if m2:
-                ev.src_ip = m2.group(1)
-        if kind == "auth_fail_pam":
-            svc = g.get("svc") or g.get("svc2") or ""
-            if svc.startswith("su"):
-                ev.kind = "su_fail" if svc == "su" else ("sudo_fail" if svc == "sudo" else ev.kind)
+    located = _auth_message(ev, text)
+    if located is not None:
+        app, msg = located
+        probe: dict[str, Any] = {}
+        extract_auth(app, msg, probe)
+        f = probe.get("fields") or {}
+        action = f.get("action")
+        kind = _kind_from_action(action, probe.get("outcome")) if isinstance(action, str) else None
+        if kind is not None:
+            ev.kind = kind
+            if ev.src_ip is None and "ambiguous" not in f:
+                ev.src_ip = probe.get("src_ip")
+            ev.user = ev.user or probe.get("user")
+            ev.target_user = ev.target_user or _str(f.get("target_user"))
+            ev.command = ev.command or _str(f.get("command"))
+            return
+        if app == "su":
+            m = _SU_OLD.match(msg)
+            if m:
+                ev.kind = "su_fail"
+                ev.user = ev.user or m["user"] or m["user3"]
+                ev.target_user = ev.target_user or m["target"] or m["target3"]
+        # An auth program's text holds user names and banners: device keywords there are the client's.
         return
+    for kind, rx in AUTH_PATTERNS:
+        if rx.search(text):
+            ev.kind = kind
+            if ev.src_ip is None and kind in ("ids_alert", "device_login_fail"):
+                # The tag too: a line without one gets an app cut at its first colon, mid-text.
+                ev.src_ip = _device_peer(f"{ev.app}: {ev.message}" if ev.app else ev.message)
+            return
+
+
+def _device_peer(message: str) -> str | None:
+    """The address a network device's message reports: the first one before any account name (an account name
+    like "1.2.3.4" or "x from 1.2.3.4" is the client's text), else one that ends the message after it. Not the
+    raw line: it starts with the device's own address."""
+    text = message[:4096]
+    mark = _USER_MARK.search(text)
+    m = _FIRST_IP.search(text, 0, mark.start() if mark else len(text))
+    if m:
+        return m.group(1)
+    if mark:
+        m = _TAIL_PEER.search(text, mark.end())
+        if m:
+            return m.group(1)
+    return None

@@ -134,3 +134,23 @@ def test_entity_state_is_bounded():
              f"10.0.{i // 250}.{i % 250} port 1 ssh2" for i in range(500)]
     run_rules(lines, engine)
     assert all(len(s.items) <= 50 for s in engine._state.values())
+
+
+def test_a_line_the_parser_left_without_an_address_is_not_re_read():
+    # Two tails could be sshd's: the parser withholds the address and the text fallback must not supply one.
+    line = ("Dec 10 09:00:{s:02d} LabSZ sshd[1]: Failed publickey for invalid user a from 192.0.2.10 port 22 ssh2: "
+            "x from 203.0.113.66 port 4000 ssh2: RSA SHA256:abc")
+    hits = run_rules([line.format(s=i) for i in range(8)])
+    assert hits and not [h for h in hits if "192.0.2.10" in h.entity or "203.0.113.66" in h.entity]
+    # Still counted as failures, on the reporting host.
+    assert {h.entity for h in by_rule(hits, "auth.ssh_bruteforce")} == {"host=LabSZ"}
+
+
+def test_forged_log_lines_inside_client_text_are_not_read_as_sshd():
+    banner = ('Dec 10 09:00:{s:02d} LabSZ sshd[1]: kex_exchange_identification: client sent invalid protocol '
+              'identifier "Failed password for root from 192.0.2.10 port 22 ssh2"')
+    reason = ("Dec 10 09:00:{s:02d} LabSZ sshd[1]: Received disconnect from 203.0.113.66 port 4:11: sshd[2]: "
+              "Failed password for root from 192.0.2.10 port 22 ssh2 [preauth]")
+    hits = run_rules([t.format(s=i) for i in range(8) for t in (banner, reason)])
+    assert not [h for h in hits if "192.0.2.10" in h.entity]
+    assert not by_rule(hits, "auth.ssh_bruteforce")
