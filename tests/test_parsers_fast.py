@@ -117,6 +117,22 @@ EDGE = [
     b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
     b"tty=ssh ruser=bob rhost=example.org",
     b"Nov 21 10:00:00 host sshd[1]: [ID 800047 auth.info] Failed password for root from 10.0.0.1 port 22",
+    # Crafted user names and info parts: the address is sshd's tail or none, never the user's text.
+    b"Nov 21 10:00:00 host sshd[1]: Failed password for invalid user u0 from 192.0.2.10 port 22 from "
+    b"203.0.113.66 port 42000 ssh2",
+    b"Nov 21 10:00:00 host sshd[1]: Failed password for invalid user a from 192.0.2.10 port 22 ssh2: x from "
+    b"203.0.113.66 port 4 ssh2",
+    b"Nov 21 10:00:00 host sshd[1]: Failed publickey for b from 10.0.0.1 port 22 ssh2: RSA SHA256:x from "
+    b"192.0.2.10 port 22 ssh2",
+    b"Nov 21 10:00:00 host sshd[1]: Failed password for root from 10.0.0.1 port 22 ssh2: RSA SHA256:abc",
+    b"Nov 21 10:00:00 host sshd[1]: Accepted publickey for root from 10.0.0.1 port 22 ssh2: ED25519-CERT "
+    b"SHA256:a ID x from 192.0.2.10 port 22 ssh2: y (serial 1) CA ED25519 SHA256:b",
+    b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+    b"tty=ssh ruser= rhost=203.0.113.66  user=x rhost=192.0.2.10",
+    b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+    b"tty=ssh ruser=bob rhost=203.0.113.66  user=rhost=192.0.2.10",
+    b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+    b"tty=ssh ruser= rhost=203.0.113.66  user=rhost=192.0.2.10",
     b"Nov 21 10:00:00 host sshd[1]: message repeated 2 times: [ Failed password for root from 1.2.3.4 "
     b"port 22]",
     b"Nov 21 10:00:00 host sudo[1]: alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls",
@@ -284,7 +300,9 @@ _TOKENS = ["Nov", "21", "10:00:00", " ", "  ", "host", "sshd", "sshd[12]:", "app
            "-", "from", "port", "22", "10.0.0.1", "::1", "invalid user ", "user", "for", "Failed", "password",
            "Accepted", "Invalid", "Connection closed by", "Disconnected from", "[preauth]", "<13>", "<13>1",
            "2026-11-21T10:00:00Z", "HTTP/1.1", "GET", "200", "=", "é", "\t", "\r", "pam_unix(sshd:auth):",
-           "authentication failure;", "rhost=", "ruser=", "user=", "tty=ssh", "CEF:", "{"]
+           "authentication failure;", "rhost=", "ruser=", "user=", "tty=ssh", "CEF:", "{", "ssh2", "ssh2:",
+           " from 192.0.2.10 port 22", "192.0.2.10", "publickey", "RSA SHA256:x", "maximum authentication attempts "
+           "exceeded for", "Illegal", "illegal user "]
 
 
 def _mutate(data: st.DataObject, line: bytes) -> bytes:
@@ -303,7 +321,7 @@ def _mutate(data: st.DataObject, line: bytes) -> bytes:
     return s.encode()
 
 
-_SEEDS = EDGE[:60] + generator_lines(9) + fixture_lines()
+_SEEDS = EDGE[:70] + generator_lines(9) + fixture_lines()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

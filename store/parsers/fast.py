@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.parsers import auth
+from store.parsers.devices import DEVICE_HINT
 from store.parsers.normalise import normalise_columns
 from store.parsers.registry import resolve
 from store.parsers.services import has_extractor
@@ -65,12 +67,13 @@ _RREFUA = r'^ "(?P<ref>' + _Q + r')" "(?P<ua>' + _Q + r')"'
 _RREQUEST = r"^(?P<method>[^ ]*) (?P<path>.*) (?P<proto>HTTP/[^ ]*)$"
 _RIPV4 = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
 # sshd messages: the patterns of store/parsers/auth.py (RE2 keeps Perl's leftmost-first submatches).
-# "Failed": the scalar pattern's lazy `(.*?)` user, narrowed to one token (RE2 is far faster on it). Where
-# this matches, the scalar pattern finds the same groups (its first " from " is the one after the token).
-_R_FAILED = (r"^Failed (?P<method>[^ ]+) for (?P<inv>invalid user )?(?P<user>[^ ]*) from (?P<ip>[^ ]+)"
-             r" port (?P<port>\d+)")
-_R_ACCEPTED = (r"^Accepted (?P<method>\S+) for (?P<user>.*?) from (?P<ip>\S+) port (?P<port>\d+)"
-               r"(?: (?P<proto>\w+))?(?:: (?P<key>.*))?")
+# "Failed"/"Accepted": only a one-token user, anchored at the end of the line (or at sshd's ": <info>").
+# Then the message holds one "from <addr> port <n>" candidate unless the info holds " from " too, and those
+# rows are left to the chain, which decides between candidates (auth._login_peer).
+_R_LOGIN_TAIL = r" from (?P<ip>[^ ]+) port (?P<port>\d+)(?: \w+)?(?: \[preauth\])?(?P<info>:.*)? *$"
+_NO_INFO_METHODS = pa.array(sorted(auth.NO_INFO_METHODS))
+_R_FAILED = (r"^Failed (?P<method>[^ ]+) for (?P<inv>invalid user )?(?P<user>[^ ]*)" + _R_LOGIN_TAIL)
+_R_ACCEPTED = r"^Accepted (?P<method>[^ ]+) for (?P<user>[^ ]*)" + _R_LOGIN_TAIL
 _R_INVALID = r"^Invalid user (?P<user>.*?) from (?P<ip>\S+?)(?: port (?P<port>\d+))?\s*$"
 _R_CLOSED = (r"^Connection (?:closed|reset) by (?:(?P<kind>authenticating|invalid) user (?P<user>.*?) )?"
              r"(?P<ip>\S+?)(?: port (?P<port>\d+))?(?: \[preauth\])?\s*$")
@@ -470,16 +473,28 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
         addr_ok[h] &= ok[h]
         claimed[h] = True
 
+    def one_peer(hit: pa.Array, m: pa.StructArray) -> pa.Array:
+        # An info part naming " from " may hold a second candidate, and one after a method that never has
+        # an info part is not sshd's: the chain decides those rows.
+        info = m.field("info")
+        has_info = _nonempty(info)
+        if not pc.any(has_info).as_py():
+            return hit
+        no_info = pc.is_in(m.field("method"), value_set=_NO_INFO_METHODS)
+        odd = pc.or_(pc.match_substring(info, " from "), pc.and_(has_info, no_info))
+        return pc.and_(hit, pc.invert(pc.fill_null(odd, False)))
+
     preauth = None
     if r := match(_R_FAILED, "Failed "):
         hit, m = r
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), "failure",
+        put(one_peer(hit, m), m.field("user"), m.field("ip"), m.field("port"), "failure",
             ["", '"action":"login","method":"', _esc(m.field("method")), '"',
              _opt(_nonempty(m.field("inv")), ',"invalid_user":true')])
     if r := match(_R_ACCEPTED, "Accepted "):
         hit, m = r
-        key = m.field("key")
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), "success",
+        info = m.field("info")
+        key = _k.if_else(pc.starts_with(info, ": "), pc.utf8_slice_codeunits(info, 2), "")
+        put(one_peer(hit, m), m.field("user"), m.field("ip"), m.field("port"), "success",
             ["", '"action":"login","method":"', _esc(m.field("method")), '"',
              _opt(_nonempty(key), ',"key":"', _esc(key), '"')])
     if r := match(_R_INVALID, "Invalid user "):
@@ -500,6 +515,12 @@ def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.
     if r := match(_R_PAM, "pam_unix(sshd:auth): authentication failure"):
         hit, m = r
         user, ruser, tty = m.field("user"), m.field("ruser"), m.field("tty")
+        # A set ruser= with a second "rhost=" makes the line ambiguous (auth._pam_failure_kv): the chain's.
+        # (These are sshd's lines, where an empty ruser= is sshd's own.)
+        has_ruser = _nonempty(ruser)
+        if pc.any(pc.and_(hit, has_ruser)).as_py():
+            twice = _k.greater(pc.count_substring(msg, "rhost="), 1)
+            hit = pc.and_(hit, pc.invert(pc.and_(has_ruser, twice)))
         who = _k.if_else(_nonempty(user), user, ruser)  # kv.get("user") or kv.get("ruser")
         put(hit, who, m.field("rhost"), None, "failure",
             ['"pam_service":"sshd",', '"action":"auth_failure"',
@@ -748,7 +769,17 @@ def parse_fast(lines: list[bytes], received_at: datetime) -> FastResult | None:
         cols = {k: v.take(take) for k, v in cols.items()}
     idx = idx[order]
     cols["raw"] = text if len(idx) == n else text.take(pa.array(idx))
-    return FastResult(idx, kinds[order], normalise_columns(cols, len(idx)))
+    # Network devices' messages (store.parsers.devices) are read per line: leave them to the chain.
+    device = _np(pc.match_substring_regex(pc.fill_null(cols["message"], ""), DEVICE_HINT))
+    kinds = kinds[order]
+    if device.any():
+        keep = ~device
+        sel = pa.array(keep)
+        idx, kinds = idx[keep], kinds[keep]
+        cols = {k: v.filter(sel) for k, v in cols.items()}
+        if not len(idx):
+            return None
+    return FastResult(idx, kinds, normalise_columns(cols, len(idx)))
 
 
 def _iso_start(sub: pa.Array) -> np.ndarray:
