@@ -158,7 +158,7 @@ def _test(args: argparse.Namespace) -> int:
     for path, reason in rs.problems:
         if path == here:
             print(f"vigil rules test: {path}: {reason}", file=sys.stderr)
-    own = {r.id for r in [*rs.detections, *rs.correlations] if r.path == here}
+    own = {r.id for r in rs.detections if r.path == here} | {r.id for r in rs.correlations if r.path == here}
     if not own:
         print(f"vigil rules test: no rule in {rule_file} could be loaded", file=sys.stderr)
         return 1
