@@ -121,6 +121,23 @@ class DetectionConsumer:
             time.sleep(0.02)
         return False
 
+    def finish(self, timeout: float = 600.0) -> bool:
+        """End of a one-shot input: once caught up, score what only closes at the end (open sessions) and commit
+        it. True when done."""
+        if not self.wait_caught_up(timeout):
+            return False
+        scored = self.scorer.finish()
+        if not scored.updates:
+            return True
+        written = self._writer.call(lambda con: self.scorer.commit(con, scored), urgent=True).result(timeout=timeout)
+        self.alerts += len(written)
+        for cb in self.on_alerts:
+            try:
+                cb(written)
+            except Exception:
+                log.exception("alert consumer failed")
+        return True
+
     # -- the loop ----------------------------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -73,6 +73,7 @@ class ScorerConfig:
     novelty_warmup_events: int = 10_000  # "new template" stays quiet until this many events were scored
     max_open_groups: int = 50_000
     local_site: str | None = None  # events landed from other sites were scored there: skipped here
+    sessions: Any = None  # detectors.sessions.SessionConfig: sessions keyed by an id in the message (off: None)
 
 
 @dataclass
@@ -98,6 +99,11 @@ class Scorer:
         self.ruleset = ruleset if ruleset is not None else load_rules(self.config.rule_dirs,
                                                                       self.config.disabled_rules)
         self.rules = RuleEngine(self.ruleset, group_window=self.config.window)
+        self.sessions: Any = None
+        if self.config.sessions is not None:
+            from detectors.sessions import SessionDetector
+
+            self.sessions = SessionDetector(self.config.sessions)
         self.grouper = AlertGrouper(window=self.config.window, evidence_cap=self.config.evidence_cap,
                                     max_open=self.config.max_open_groups)
         self._lock = threading.Lock()
@@ -158,6 +164,8 @@ class Scorer:
             if local.num_rows:
                 hits.extend(self.rules.evaluate(local))
                 hits.extend(self._novelty_hits(local))
+                if self.sessions is not None:
+                    hits.extend(self.sessions.add(local))
                 if self.models is not None:
                     hits.extend(self._model_hits(local, hits))
             hits.sort(key=lambda h: (h.seq or min(h.event_ids, default=0), h.detector, h.rule_id, h.entity))
@@ -175,6 +183,18 @@ class Scorer:
                 cp.template_max = top
             self.checkpoint = cp
             return ScoredBatch(cp.last_event_id, batch.num_rows, updates, changed, removed, cp)
+
+    def finish(self) -> ScoredBatch:
+        """The end of a one-shot input (`vigil ingest`, a replay): close what only closes by waiting — open
+        sessions — and score them. A live engine never calls this."""
+        with self._lock:
+            hits = self.sessions.flush() if self.sessions is not None else []
+            hits.sort(key=lambda h: (h.seq, h.rule_id, h.entity))
+            now = datetime.now(UTC)
+            for h in hits:
+                self.grouper.add(h, now)
+            updates = self.grouper.take_updates()
+            return ScoredBatch(self.checkpoint.last_event_id, 0, updates, [], [], self.checkpoint)
 
     def process(self, batch: pa.RecordBatch) -> list[AlertUpdate]:
         """Score a batch and return its alert changes (no store: replays, evaluations, tests)."""
