@@ -78,7 +78,7 @@ class ScorerConfig:
 
 @dataclass
 class ScoredBatch:
-    """What scoring one batch produced, to be committed in one transaction."""
+    """What scoring one batch (or several, merged) produced, to be committed in one transaction."""
 
     last_event_id: int
     events: int
@@ -86,6 +86,31 @@ class ScoredBatch:
     windows_changed: list[tuple[str, str, dict[str, Any]]]
     windows_removed: list[tuple[str, str]]
     checkpoint: ScorerCheckpoint
+
+    def merge(self, later: ScoredBatch) -> ScoredBatch:
+        """This batch's results followed by `later`'s, as if scored in one: each alert and window once, in its
+        latest state; what each alert gained is added up."""
+        by_id = {u.alert_id: u for u in self.updates}
+        for u in later.updates:
+            prior = by_id.get(u.alert_id)
+            if prior is not None:
+                u.new_event_ids = prior.new_event_ids + u.new_event_ids
+                u.new_count += prior.new_count
+                firsts = [t for t in (prior.new_first_seen, u.new_first_seen) if t is not None]
+                u.new_first_seen = min(firsts) if firsts else None
+                u.previous_severity = prior.previous_severity
+            by_id[u.alert_id] = u
+        windows = {(r, k): v for r, k, v in self.windows_changed}
+        removed = set(self.windows_removed)
+        for r, k in later.windows_removed:
+            windows.pop((r, k), None)
+            removed.add((r, k))
+        for r, k, v in later.windows_changed:
+            windows[(r, k)] = v
+            removed.discard((r, k))
+        return ScoredBatch(later.last_event_id, self.events + later.events, sorted(by_id.values(),
+                           key=lambda u: u.alert_id), [(r, k, v) for (r, k), v in windows.items()], sorted(removed),
+                           later.checkpoint)
 
 
 class Scorer:
