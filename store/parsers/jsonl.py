@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
+from store.parsers.webapps.jsonapps import recognise_json
 
 MAX_DEPTH = 64
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -21,7 +22,9 @@ HOST_KEYS = ("host", "hostname", "_HOSTNAME", "computer", "Computer")
 APP_KEYS = ("app", "application", "program", "service", "SYSLOG_IDENTIFIER", "logger", "source")
 MSG_KEYS = ("message", "msg", "MESSAGE", "log", "text")
 LEVEL_KEYS = ("level", "severity", "log.level", "levelname", "PRIORITY", "loglevel")
-SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip")
+# Structural keys only (a JSON value cannot forge a key); the first present wins.
+SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip", "remote_ip", "remoteAddr",
+               "remote_address", "clientIp", "clientIP", "client_address", "visitor_ip", "ipAddress", "ip_address")
 USER_KEYS = ("user", "username", "user_name", "usr")
 
 # Zabbix trigger severity 0–5 → syslog severity.
@@ -289,7 +292,10 @@ class JsonLinesParser:
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)
         try:
-            return PROFILES.get(profile, _generic)(obj, received_at)
+            ev = PROFILES.get(profile, _generic)(obj, received_at)
+            if profile == "json":
+                recognise_json(obj, ev, received_at)
+            return ev
         except (TypeError, ValueError, AttributeError) as exc:
             # A profile met a shape it does not know: keep the object, generically mapped.
             ev = _generic(obj, received_at)
