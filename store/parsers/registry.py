@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from store.parsers.access import AccessLogParser
-from store.parsers.applog import AppLogParser
+from store.parsers.applog import AppLogParser, LogfmtParser
 from store.parsers.cefleef import CefLeefParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.plain import PlainParser
@@ -33,6 +33,7 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
     "cefleef": CefLeefParser,
+    "logfmt": LogfmtParser,
     "plain": PlainParser,
 }
 PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
@@ -41,11 +42,12 @@ ALIASES: dict[str, str] = {
     "rfc5424": "syslog", "rfc3164": "syslog", "auth": "syslog", "sshd": "syslog",
     "apache": "access", "nginx": "access", "combined": "access", "common": "access",
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
-    "logfmt": "applog", "webapp": "applog",
+    "webapp": "applog", "kv": "logfmt",
 }
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted. applog comes
-# first: it claims only the applications' own anchored shapes, some of which syslog would misread.
-DEFAULT_ORDER: list[str] = ["applog", "syslog", "access", "json", "cefleef", "plain"]
+# first: it claims only the applications' own anchored shapes, some of which syslog would misread; the generic
+# key=value parser comes late, so a specific parser of a key=value format wins.
+DEFAULT_ORDER: list[str] = ["applog", "syslog", "access", "json", "cefleef", "logfmt", "plain"]
 
 
 def resolve(name: str) -> str | None:

@@ -647,8 +647,10 @@ def _uvicorn(text: str, received_at: datetime) -> Event | None:
     if ip:
         ev["src_ip"] = ip
     path = m[5].split("?", 1)[0]
+    # Open WebUI's sign-in path names it; other uvicorn applications (LiteLLM, …) are not told apart.
+    service = "open-webui" if path.startswith("/api/v1/auths/") else "uvicorn"
     if status == 401 or (status in (400, 403) and m[4] == "POST" and path in _UVICORN_SIGNIN):
-        mark(ev, "uvicorn", "login_failed", m[2], None, f"HTTP {status} on {path}"[:200])
+        mark(ev, service, "login_failed", m[2], None, f"HTTP {status} on {path}"[:200])
     return ev
 
 

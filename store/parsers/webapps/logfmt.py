@@ -114,7 +114,9 @@ def recognise(kv: dict[str, Any], msg: str, ev: dict[str, Any]) -> bool:
             return True
         m = _AUTHELIA_NO_USER.fullmatch(msg)
         if m is not None:
-            mark(ev, "authelia", "invalid_user", remote_ip, m[1], "unknown user")
+            # Some Authelia versions log only this line for an unknown account, others also an "Unsuccessful …"
+            # line: counted as an attempt either way (an unknown-user attempt then weighs double at worst).
+            mark(ev, "authelia", "login_failed", remote_ip, m[1], "unknown user")
             return True
         m = _AUTHELIA_OK.fullmatch(msg)
         if m is not None:

@@ -3,8 +3,8 @@
 Actions (see store/parsers/normalise.py for the shared vocabulary):
 - login_failed: one failed attempt (wrong password, unknown account, failed second factor, refused while banned);
   `fields.reason` says which when the application does.
-- login: a successful login. invalid_user: a line that only says the account does not exist, written beside
-  the application's own failure line for the same attempt (Authelia), so it is not counted twice.
+- login: a successful login. (An application line per attempt that names an unknown account is login_failed with
+  reason "unknown user": it is the attempt, and user enumeration is counted by the spraying correlation.)
 Verbs of this family, each counted by a rule in detectors/sigma_rules/webapp/:
 - login_attempt: an attempt whose outcome the line does not tell (Firefly III audits every try).
 - lockout: the application itself locked an address out for brute force (cPanel's cPHulk).
