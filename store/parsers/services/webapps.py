@@ -195,7 +195,8 @@ def _merge(inner: dict[str, Any], ev: dict[str, Any]) -> bool:
             ev[key] = inner[key]
     if ev.get("ts") is None and inner.get("ts") is not None:
         ev["ts"] = inner["ts"]
-    fields = ev.get("fields") if isinstance(ev.get("fields"), dict) else {}
+    prior = ev.get("fields")
+    fields: dict[str, Any] = prior if isinstance(prior, dict) else {}
     fields.update(inner.get("fields") or {})
     ev["fields"] = fields
     return True

@@ -20,7 +20,8 @@ from store.parsers.webapps.outcome import mark
 _NEXTCLOUD_FAIL = re.compile(r"Login failed: '?(.*?)'? \(Remote IP: '?([0-9A-Fa-f:.]{2,45})'?\)", re.S)
 _NEXTCLOUD_THROTTLE = re.compile(r'Bruteforce attempt from \\?"([0-9A-Fa-f:.]{2,45})\\?" detected for action '
                                  r'\\?"([\w-]{1,64})\\?"\.?')
-_NEXTCLOUD_DOMAIN = re.compile(r'Trusted domain error\. \\?"([0-9A-Fa-f:.]{2,45})\\?" tried to access using \\?"(.*)\\?"'
+_NEXTCLOUD_DOMAIN = re.compile(r'Trusted domain error\. \\?"([0-9A-Fa-f:.]{2,45})\\?" tried to access using '
+                               r'\\?"(.*)\\?"'
                                r" as host\.", re.S)
 _KASM_USER = re.compile(r"Authentication attempt invalid (?:user|password for user): \((.*)\)", re.S)
 _DOCKER_KEYS = frozenset({"log", "stream", "time", "attrs"})
@@ -82,7 +83,8 @@ def _docker(log: str, ev: dict[str, Any], received_at: datetime) -> bool:
             ev[key] = inner[key]
     if inner.get("ts") is not None:
         ev["ts"] = inner["ts"]
-    fields = ev.get("fields") if isinstance(ev.get("fields"), dict) else {}
+    prior = ev.get("fields")
+    fields: dict[str, Any] = prior if isinstance(prior, dict) else {}
     fields.update(inner.get("fields") or {})
     ev["fields"] = fields
     return True
@@ -115,7 +117,8 @@ def _nextcloud(obj: dict[str, Any], ev: dict[str, Any]) -> bool:
 def _authentik(obj: dict[str, Any], ev: dict[str, Any]) -> bool:
     _demote_action(ev)
     action, ip = obj.get("action"), _s(obj.get("client_ip"))
-    ctx = obj.get("context") if isinstance(obj.get("context"), dict) else {}
+    context = obj.get("context")
+    ctx: dict[str, Any] = context if isinstance(context, dict) else {}
     if action == "login_failed":
         mark(ev, "authentik", "login_failed", ip, _s(ctx.get("username")), "wrong credentials")
         return True
