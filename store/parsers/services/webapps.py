@@ -46,6 +46,12 @@ _VW_SYSLOG = re.compile(r"\[([\w:]{1,200})\]\[(\w+)\] (.*)", re.S)
 # Only its zone is used: an application time without an offset inside a syslog payload is taken as UTC (the syslog
 # header's own time is kept whenever it has one).
 _ZONE = datetime(2000, 1, 1, tzinfo=UTC)
+# WP fail2ban (the WordPress plugin that writes logins to syslog as `wordpress(site)[pid]`).
+_WP = re.compile(r"(Authentication failure for|Authentication attempt for unknown user|Blocked authentication "
+                 r"attempt for|XML-RPC authentication attempt for unknown user|XML-RPC authentication failure for|"
+                 r"Accepted password for) (.*) from (" + _IP + r")", re.S)
+_WP_NO_USER = re.compile(r"(Blocked user enumeration attempt|XML-RPC multicall authentication failure|Pingback error "
+                         r"\d{1,4} generated|Spam comment \d{1,20}) from (" + _IP + r")")
 _ARR_SERVICES = {"sonarr": "sonarr", "radarr": "radarr", "prowlarr": "prowlarr", "lidarr": "lidarr",
                  "readarr": "readarr", "whisparr": "whisparr", "mono": "sonarr"}
 
@@ -185,6 +191,27 @@ def harbor(app: str, msg: str, ev: dict[str, Any]) -> bool:
 def zoneminder(app: str, msg: str, ev: dict[str, Any]) -> bool:
     m = _ZM_SYSLOG.fullmatch(msg)
     return m is not None and lines.zoneminder_message(m[2], m[3], ev)
+
+
+@extractor("wordpress", "wp")
+def wordpress(app: str, msg: str, ev: dict[str, Any]) -> bool:
+    """WP fail2ban: `Authentication failure for admin from 1.2.3.4` (the user first; the address ends the line)."""
+    m = _WP.fullmatch(msg)
+    if m is not None:
+        if m[1] == "Accepted password for":
+            mark(ev, "wordpress", "login", m[3], m[2])
+        else:
+            reason = "unknown user" if "unknown user" in m[1] else m[1]
+            mark(ev, "wordpress", "login_failed", m[3], m[2], reason)
+        return True
+    m = _WP_NO_USER.fullmatch(msg)
+    if m is None:
+        return False
+    if m[1].startswith("Spam comment"):
+        ev["service"] = "wordpress"
+        return True
+    mark(ev, "wordpress", "login_failed" if "authentication" in m[1] else "unknown_action", m[2], None, m[1])
+    return True
 
 
 def _merge(inner: dict[str, Any], ev: dict[str, Any]) -> bool:

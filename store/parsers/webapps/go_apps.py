@@ -43,7 +43,9 @@ def gitea_message(message: str, ev: Event) -> bool:
     if m is None:
         return False
     reason = "unknown user" if m[3].startswith("user does not exist") else m[3].split(" [", 1)[0]
-    mark(ev, "gitea", "login_failed", host_of(m[2]), m[1], reason)
+    # Gitea names cannot hold a space, but the name tried can: a second " from " makes the address ambiguous.
+    ip = host_of(m[2]) if message.count(" from ") == 1 else None
+    mark(ev, "gitea", "login_failed", ip, m[1], reason)
     return True
 
 

@@ -108,7 +108,10 @@ def _nginx_php(text: str, received_at: datetime) -> Event | None:
     except ValueError:
         ts = None
     ev = _base("nginx-error", ts, m[7], text[m.start(8) - len("PHP message: "):])
-    return ev if php_message("PHP message: " + m[8], ev, m[9]) else None
+    # The user name may itself hold `" while reading …, client: …`, and the request, host and referer that follow
+    # nginx's own `client:` are the client's too: a line with two is ambiguous and names no address.
+    client = m[9] if text.count(", client: ") == 1 else None
+    return ev if php_message("PHP message: " + m[8], ev, client) else None
 
 
 def firefly_message(message: str, ev: Event) -> bool:

@@ -22,6 +22,9 @@ _CALIBRE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] +(\w+) \{([^}
 _CALIBRE_FAIL = re.compile(r'Login failed for user "(.*)" IP-address: (' + _IP + r")", re.S)
 _MEALIE = re.compile(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL):? +(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d{1,6})? - (.*)",
                      re.S)
+# Mealie's log file (the console adds the level first; see _MEALIE).
+_MEALIE_FILE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d{1,6})?(?: - (\w+))?: Incorrect username or "
+                          r"password from (" + _IP + r")")
 _MEALIE_FAIL = re.compile(r"Incorrect username or password from (" + _IP + r")")
 _MEALIE_ACCESS = re.compile(r"\[(" + _IP + r"):(\d{1,5})\] (\d{3}) ([\w ]{1,40}) "
                             r"\"([A-Z]{3,10}) (\S+) HTTP/[\d.]{1,3}\"")
@@ -76,7 +79,11 @@ def _calibre(text: str, received_at: datetime) -> Event | None:
 def _mealie(text: str, received_at: datetime) -> Event | None:
     m = _MEALIE.fullmatch(text)
     if m is None:
-        return None
+        f = _MEALIE_FILE.fullmatch(text)
+        if f is None:
+            return None
+        ev = _base("mealie", _ts(f[1], received_at), f[2], text[len(f[1]):].lstrip(" -:"), "mealie")
+        return mark(ev, "mealie", "login_failed", f[3])
     ev = _base("mealie", _ts(m[2], received_at), m[1], m[3])
     f = _MEALIE_FAIL.fullmatch(m[3])
     if f is not None:
@@ -191,7 +198,7 @@ def _baserow(text: str, received_at: datetime) -> Event | None:
 
 
 # Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_sabnzbd, _odoo, _hass)
+DIGIT: tuple[Shape, ...] = (_sabnzbd, _odoo, _hass, _mealie)
 BRACKET: tuple[Shape, ...] = (_paperless, _calibre)
 LETTER: tuple[Shape, ...] = (_mealie, _uvicorn, _romm)
 OTHER: dict[str, tuple[Shape, ...]] = {" ": (_baserow,)}
