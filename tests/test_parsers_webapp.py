@@ -73,6 +73,11 @@ REAL = [
      "code_id=8924e83e-4b25-45e0-8bea-c509bebbeea4, username=user-a, "
      "authSessionParentId=8924e83e-4b25-45e0-8bea-c509bebbeea3, authSessionTabId=xxxxxxxx",
      ("keycloak", "login_failed", "192.168.1.2", "user-a")),
+    # hub keycloak-logs (Keycloak 24 quotes every value)
+    ('2024-05-08 06:16:19,457 WARN  [org.keycloak.events] (executor-thread-1) type="LOGIN_ERROR", '
+     'realmId="8735605f-6ae9-4f41-8436-db5d4cf50025", clientId="am-qa", userId="null", ipAddress="192.168.1.4", '
+     'error="user_not_found", auth_method="openid-connect", auth_type="code", username="admindeddeedede"',
+     ("keycloak", "login_failed", "192.168.1.4", "admindeddeedede")),
     # hub apereo-cas-bf (audit trail read from the right)
     ("2021-10-11 09:01:35,116 INFO [org.apereo.inspektr.audit.support.Slf4jLoggingAuditTrailManager] - Mon Oct 11 "
      "09:01:35 CEST 2021|CAS|Supplied credentials: [UsernamePasswordCredential(username=john.doe, source=null, "

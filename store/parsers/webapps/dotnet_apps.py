@@ -104,8 +104,10 @@ def _nlog(text: str, received_at: datetime) -> Event | None:
     return ev
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_serilog, _nlog, _emby)
-BRACKET: tuple[Shape, ...] = (_serilog_bracket,)
-LETTER: tuple[Shape, ...] = ()
-OTHER: dict[str, tuple[Shape, ...]] = {}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "serilog": _serilog,
+    "serilog_bracket": _serilog_bracket,
+    "nlog": _nlog,
+    "emby": _emby,
+}

@@ -114,8 +114,10 @@ def _adguard(text: str, received_at: datetime) -> Event | None:
     return None
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_gin, _gitea, _adguard, _filebrowser)
-BRACKET: tuple[Shape, ...] = (_gin,)
-LETTER: tuple[Shape, ...] = ()
-OTHER: dict[str, tuple[Shape, ...]] = {}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "gin": _gin,
+    "gitea": _gitea,
+    "adguard": _adguard,
+    "filebrowser": _filebrowser,
+}

@@ -96,7 +96,13 @@ def guacamole_message(message: str, ev: Event) -> bool:
     return False
 
 
+_JAVA_AUTH_WORDS = ("type=LOGIN", "type=\"LOGIN", "|AUTHENTICATION_", "AuthenticationFailureHandler", "AuthController")
+
+
 def _java_comma(text: str, received_at: datetime) -> Event | None:
+    # Only login lines are claimed: the other lines of these logs read the same through the plain parser.
+    if not any(w in text for w in _JAVA_AUTH_WORDS):
+        return None
     m = _JAVA_COMMA.fullmatch(text)
     if m is None:
         return None
@@ -152,8 +158,9 @@ def _thehive(text: str, received_at: datetime) -> Event | None:
     return ev
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_java_comma, _guacamole, _thehive)
-BRACKET: tuple[Shape, ...] = (_thehive,)
-LETTER: tuple[Shape, ...] = ()
-OTHER: dict[str, tuple[Shape, ...]] = {}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "java_comma": _java_comma,
+    "guacamole": _guacamole,
+    "thehive": _thehive,
+}

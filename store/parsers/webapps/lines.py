@@ -37,24 +37,80 @@ _COMPOSE = re.compile(r"([A-Za-z0-9][\w.-]{0,63}) +\| (.*)", re.S)
 _PM2 = re.compile(r"\d\d:\d\d:\d\d \d{1,4}\|[\w.-]{1,64} *\| (.*)", re.S)
 MAX_LINE = 64 * 1024
 
-_MODULES = (dotnet_apps, java_apps, python_apps, node_apps, go_apps, php_apps, other_apps)
-_DIGIT: tuple[Shape, ...] = tuple(s for m in _MODULES for s in m.DIGIT)
-_BRACKET: tuple[Shape, ...] = tuple(s for m in _MODULES for s in m.BRACKET)
-_LETTER: tuple[Shape, ...] = tuple(s for m in _MODULES for s in m.LETTER)
-_OTHER: dict[str, tuple[Shape, ...]] = {}
-for _m in _MODULES:
-    for _c, _fs in _m.OTHER.items():
-        _OTHER[_c] = _OTHER.get(_c, ()) + _fs
+_SHAPES: dict[str, Shape] = {}
+for _module in (dotnet_apps, java_apps, python_apps, node_apps, go_apps, php_apps, other_apps):
+    _SHAPES.update(_module.SHAPES)
 
 
-def _shapes(c: str) -> tuple[Shape, ...]:
+def _group(*names: str) -> tuple[Shape, ...]:
+    return tuple(_SHAPES[n] for n in names)
+
+
+# A cheap look at the start of a line picks the few shapes worth a full match, so a log that is none of these
+# applications (HDFS, Hadoop, …) costs one or two failed prefix matches per line, not thirty.
+_ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d([ T])\d\d:\d\d:\d\d(.?)")
+_BY_ISO: dict[tuple[str, str], tuple[Shape, ...]] = {
+    (" ", ","): _group("java_comma", "sabnzbd", "odoo"),
+    (" ", "."): _group("serilog", "nlog", "emby", "hass", "thehive"),
+    (" ", " "): _group("serilog", "hass", "hestia", "emby", "thehive"),
+    (" ", ":"): _group("joplin"),
+    (" ", "|"): _group("nlog"),
+    ("T", "."): _group("kuma", "seerr", "gin", "guacamole", "mealie", "thehive"),
+    ("T", ","): _group("guacamole"),
+    ("T", "Z"): _group("kuma", "gin", "pbs", "guacamole"),
+    ("T", "+"): _group("kuma", "gin", "pbs"),
+    ("T", "-"): _group("kuma", "gin", "pbs"),
+    ("T", ":"): _group("mealie"),
+    ("T", " "): _group("mealie", "thehive"),
+}
+_DIGIT_OTHER = re.compile(r"(?P<slash>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)|(?P<us>\d\d/\d\d/\d\d,? \d{1,2}:\d\d:\d\d)"
+                          r"|(?P<epoch>\d{6,}\.\d+\.\d+ \[)|(?P<clock>\d\d:\d\d:\d\d\.\d{3} \[)"
+                          r"|(?P<peer>[0-9A-Fa-f:.]{2,45} - )")
+_BY_DIGIT_OTHER: dict[str, tuple[Shape, ...]] = {
+    "slash": _group("gitea", "adguard", "filebrowser", "nginx_php"),
+    "us": _group("zoneminder"),
+    "epoch": _group("webmin"),
+    "clock": _group("guacamole"),
+    "peer": _group("cpanel_access"),
+}
+_BRACKET_DATE = _group("vaultwarden", "paperless", "calibre", "monolog", "cpanel_login", "serilog_bracket", "abs")
+_IMMICH, _GIN, _THEHIVE, _APACHE = _group("immich"), _group("gin"), _group("thehive"), _group("apache_php")
+_QBT, _BASEROW, _REDMINE, _ISPCONFIG = _group("qbittorrent"), _group("baserow"), _group("redmine"), _group("ispconfig")
+_LEVEL_SHAPES, _CPANEL_ACCESS = _group("mealie", "uvicorn", "romm"), _group("cpanel_access")
+_LEVEL_FIRST = re.compile(r"(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+
+
+def _shapes(text: str) -> tuple[Shape, ...]:
+    c = text[0]
     if c.isdigit():
-        return _DIGIT
+        m = _ISO_DATE.match(text)
+        if m is not None:
+            return _BY_ISO.get((m[1], m[2]), ())
+        o = _DIGIT_OTHER.match(text)
+        return _BY_DIGIT_OTHER[o.lastgroup or ""] if o is not None else ()
     if c == "[":
-        return _BRACKET
-    if c.isalpha() or c == ":":
-        return _LETTER
-    return _OTHER.get(c, ())
+        if text[1:5].isdigit():
+            return _BRACKET_DATE
+        if text.startswith("[Nest] "):
+            return _IMMICH
+        if text.startswith("[GIN] "):
+            return _GIN
+        if "] o.t.s.AccessLogFilter [" in text:
+            return _THEHIVE
+        return _APACHE
+    if c == "(":
+        return _QBT
+    if c == " ":
+        return _BASEROW
+    if _LEVEL_FIRST.match(text):
+        return _LEVEL_SHAPES
+    if text[1:4] == ", [":
+        return _REDMINE
+    if text.startswith("Failed login for user '"):
+        return _ISPCONFIG
+    if (c == ":" or c in "abcdefABCDEF") and " - " in text[:48]:
+        return _CPANEL_ACCESS
+    return ()
 
 
 def strip_runner_prefix(text: str) -> tuple[str, str | None] | None:
@@ -77,7 +133,7 @@ def parse_app_line(text: str, received_at: datetime, unwrap: bool = True) -> Eve
         text = _ANSI.sub("", text)
         if not text:
             return None
-    for shape in _shapes(text[0]):
+    for shape in _shapes(text):
         ev = shape(text, received_at)
         if ev is not None:
             return ev

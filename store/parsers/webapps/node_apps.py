@@ -163,8 +163,11 @@ def _abs_text(text: str, received_at: datetime) -> Event | None:
     return ev if abs_message(m[3], ev) else None
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_joplin, _kuma, _seerr)
-BRACKET: tuple[Shape, ...] = (_immich, _abs_text)
-LETTER: tuple[Shape, ...] = ()
-OTHER: dict[str, tuple[Shape, ...]] = {}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "joplin": _joplin,
+    "kuma": _kuma,
+    "seerr": _seerr,
+    "immich": _immich,
+    "abs": _abs_text,
+}

@@ -139,8 +139,11 @@ def _pbs(text: str, received_at: datetime) -> Event | None:
     return ev if pbs_message(m[2], ev) else None
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_pbs, _webmin)
-BRACKET: tuple[Shape, ...] = (_vaultwarden,)
-LETTER: tuple[Shape, ...] = (_redmine,)
-OTHER: dict[str, tuple[Shape, ...]] = {"(": (_qbittorrent,)}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "pbs": _pbs,
+    "webmin": _webmin,
+    "vaultwarden": _vaultwarden,
+    "redmine": _redmine,
+    "qbittorrent": _qbittorrent,
+}

@@ -262,8 +262,14 @@ def _ispconfig(text: str, received_at: datetime) -> Event | None:
     return mark(ev, "ispconfig", "login_failed", m[2], m[1])
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_hestia, _nginx_php, _zoneminder, _cpanel_access)
-BRACKET: tuple[Shape, ...] = (_monolog, _cpanel_login, _apache_php)
-LETTER: tuple[Shape, ...] = (_ispconfig, _cpanel_access)
-OTHER: dict[str, tuple[Shape, ...]] = {}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "hestia": _hestia,
+    "nginx_php": _nginx_php,
+    "zoneminder": _zoneminder,
+    "cpanel_access": _cpanel_access,
+    "monolog": _monolog,
+    "cpanel_login": _cpanel_login,
+    "apache_php": _apache_php,
+    "ispconfig": _ispconfig,
+}

@@ -99,6 +99,8 @@ def _mealie(text: str, received_at: datetime) -> Event | None:
 
 
 def _odoo(text: str, received_at: datetime) -> Event | None:
+    if text[23:24] != " " or not text[24:25].isdigit():
+        return None
     m = _ODOO.fullmatch(text)
     if m is None:
         return None
@@ -124,6 +126,8 @@ def sabnzbd_message(message: str, ev: Event) -> bool:
 
 
 def _sabnzbd(text: str, received_at: datetime) -> Event | None:
+    if text[23:25] != "::":
+        return None
     m = _SABNZBD.fullmatch(text)
     if m is None:
         return None
@@ -197,8 +201,15 @@ def _baserow(text: str, received_at: datetime) -> Event | None:
     return ev
 
 
-# Shapes of this module by the first character of a line (lines.py dispatches on it).
-DIGIT: tuple[Shape, ...] = (_sabnzbd, _odoo, _hass, _mealie)
-BRACKET: tuple[Shape, ...] = (_paperless, _calibre)
-LETTER: tuple[Shape, ...] = (_mealie, _uvicorn, _romm)
-OTHER: dict[str, tuple[Shape, ...]] = {" ": (_baserow,)}
+# This module's line shapes by name (lines.py decides which to try for a line).
+SHAPES: dict[str, Shape] = {
+    "sabnzbd": _sabnzbd,
+    "odoo": _odoo,
+    "hass": _hass,
+    "mealie": _mealie,
+    "paperless": _paperless,
+    "calibre": _calibre,
+    "uvicorn": _uvicorn,
+    "romm": _romm,
+    "baserow": _baserow,
+}
