@@ -32,7 +32,9 @@ __all__ = ["abs_message", "arr_message", "cas_audit", "dotnet_message", "firefly
            "parse_app_line", "pbs_message", "php_message", "sabnzbd_message", "seerr_message", "strip_runner_prefix",
            "vaultwarden_message", "zoneminder_message"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]{0,16}m")
+# Terminal colour codes (Immich, Gitea, … colour their console), also as rsyslog (#033) or a shipper (\x1b, \u001b)
+# escaped them.
+_ANSI = re.compile(r"(?:\x1b|#033|\\x1b|\\u001b)(?:\[[0-9;]{0,16}m|$)")
 _COMPOSE = re.compile(r"([A-Za-z0-9][\w.-]{0,63}) +\| (.*)", re.S)
 _PM2 = re.compile(r"\d\d:\d\d:\d\d \d{1,4}\|[\w.-]{1,64} *\| (.*)", re.S)
 MAX_LINE = 64 * 1024
@@ -129,7 +131,7 @@ def parse_app_line(text: str, received_at: datetime, unwrap: bool = True) -> Eve
     runner's prefix (see strip_runner_prefix)."""
     if not text or len(text) > MAX_LINE:
         return None
-    if "\x1b" in text:
+    if "\x1b" in text or "#033[" in text or "\\x1b[" in text or "\\u001b[" in text:
         text = _ANSI.sub("", text)
         if not text:
             return None
