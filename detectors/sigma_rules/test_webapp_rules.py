@@ -135,3 +135,11 @@ def test_vigil_ingest_detect_flags_an_application_brute_forcer(tmp_path: Path) -
         {"service": "vaultwarden", "action": "login_failed", "src_ip": "198.51.100.20"},
         {"service": "vaultwarden", "action": "login_failed", "src_ip": "203.0.113.9"},
     ]
+
+
+def test_distributed_card_testing_names_the_shop() -> None:
+    # hub magento-ccs-by-as: eleven addresses, one or two failed payments each, within seconds.
+    lines = [at(MAGENTO, i, every_s=1, ip=f"1.2.3.{4 + i % 11}") for i in range(22)]
+    hits = by_rule(run_rules(lines), "webapp.distributed_card_testing")
+    assert {(h.entity, h.severity) for h in hits} == {("service=magento", "high")}
+    assert not by_rule(run_rules(lines[:9]), "webapp.distributed_card_testing")
