@@ -196,6 +196,10 @@ REAL = [
      ("open-webui", "login_failed", "203.0.113.9", None)),
     ("Failed login for user 'admin' from 203.0.113.9 at 2024-01-01 12:00:00",
      ("ispconfig", "login_failed", "203.0.113.9", "admin")),
+    # format: crowdsecurity/hub parsers bouddha/opensearch-dashboard-logs (Wazuh's web interface)
+    ('{"type":"response","@timestamp":"2024-01-01T00:00:00Z","method":"post","statusCode":401,"req":{"url":'
+     '"/auth/login?dataSourceId=","method":"post","remoteAddress":"203.0.113.9","userAgent":"x"},"message":"POST '
+     '/auth/login?dataSourceId= 401 12ms"}', ("opensearch-dashboards", "login_failed", "203.0.113.9", None)),
 ]
 
 
@@ -393,3 +397,28 @@ def test_gitea_name_tried_cannot_forge_the_client() -> None:
               "192.0.2.10:1: y from 198.51.100.7:51234: user does not exist")
     ev = parse(forged)
     assert ev.get("action") == "login_failed" and ev.get("src_ip") is None
+
+
+def test_two_families_may_claim_one_program_name() -> None:
+    # `audit` is OPNsense's web GUI here and auditd's elsewhere: each registered extractor gets its turn.
+    from store.parsers.services import EXTRACTORS, extractor
+
+    seen: list[str] = []
+
+    @extractor("vigil-test-shared")
+    def first(app: str, msg: str, ev: dict) -> bool:
+        seen.append("first")
+        return msg == "one"
+
+    @extractor("vigil-test-shared")
+    def second(app: str, msg: str, ev: dict) -> bool:
+        seen.append("second")
+        return msg == "two"
+
+    try:
+        fn = EXTRACTORS["vigil-test-shared"]
+        assert fn("x", "two", {}) and seen == ["first", "second"]
+        seen.clear()
+        assert fn("x", "one", {}) and seen == ["first"]
+    finally:
+        del EXTRACTORS["vigil-test-shared"]

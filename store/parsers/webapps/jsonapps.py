@@ -64,6 +64,8 @@ def _recognise(obj: dict[str, Any], ev: dict[str, Any], received_at: datetime) -
         return _gitlab(obj, ev)
     if "request_ip" in obj and "metric_name" in obj:
         return _kasm(obj, ev)
+    if obj.get("type") == "response" and isinstance(obj.get("req"), dict):
+        return _dashboards(obj, ev)
     msg = obj.get("message") if isinstance(obj.get("message"), str) else obj.get("msg")
     if isinstance(msg, str):
         if msg.startswith("[Auth] "):
@@ -201,6 +203,30 @@ def _gitlab(obj: dict[str, Any], ev: dict[str, Any]) -> bool:
             mark(ev, "gitlab", "login", ip, None, factor="otp")
         return True
     _demote_action(ev)
+    return False
+
+
+_DASHBOARD_LOGINS = ("/auth/login", "/internal/security/login", "/api/security/v1/login")
+
+
+def _dashboards(obj: dict[str, Any], ev: dict[str, Any]) -> bool:
+    """OpenSearch Dashboards (Wazuh's web interface) and Kibana response records: `req.remoteAddress` is the
+    client; a POST to the login endpoint answered 401 is a failed login."""
+    req: dict[str, Any] = obj["req"]
+    ip = _s(req.get("remoteAddress"))
+    url = _s(req.get("url")) or ""
+    status = obj.get("statusCode")
+    method = str(obj.get("method") or req.get("method") or "").upper()
+    prior = ev.get("fields")
+    fields: dict[str, Any] = prior if isinstance(prior, dict) else {}
+    fields.update(method=method or None, path=url or None, status=status if isinstance(status, int) else None)
+    ev["fields"] = fields
+    ev["category"] = "web"
+    if method == "POST" and str(status) == "401" and url.split("?", 1)[0] in _DASHBOARD_LOGINS:
+        mark(ev, "opensearch-dashboards", "login_failed", ip, None, "HTTP 401 on login")
+        return True
+    if ip is not None and host_of(ip):
+        ev["src_ip"] = host_of(ip)
     return False
 
 

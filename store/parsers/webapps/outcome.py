@@ -14,6 +14,8 @@ Verbs of this family, each counted by a rule in detectors/sigma_rules/webapp/:
 - untrusted_host: a request for a Host the application does not serve (Nextcloud trusted-domain error).
 - unknown_action: a web request for an action or list that does not exist (Sympa's web interface probing).
 - payment_failed: a failed payment reported by a shop (Magento's CrowdSec extension; card testing).
+- login_error: a login flow that failed for a reason other than credentials (Keycloak's expired codes, missing
+  cookies); kept, not counted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 from store.parsers.webapps.addresses import canonical_ip
 
 MAX_USER = 256
-_FAILURE = frozenset({"login_failed", "invalid_user", "lockout", "bruteforce_throttled", "access_denied"})
+_FAILURE = frozenset({"login_failed", "invalid_user", "lockout", "bruteforce_throttled", "access_denied",
+                      "login_error"})
 _CATEGORY = {"untrusted_host": "web", "unknown_action": "web", "payment_failed": "application"}
 
 
