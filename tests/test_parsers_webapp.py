@@ -422,3 +422,15 @@ def test_two_families_may_claim_one_program_name() -> None:
         assert fn("x", "one", {}) and seen == ["first"]
     finally:
         del EXTRACTORS["vigil-test-shared"]
+
+
+_PUBLIC = st.sampled_from(["198.51.100.7", "203.0.113.9", "2001:db8:1::7", "8.8.8.8"])
+_INTERNAL = st.sampled_from(["10.0.0.2", "172.18.0.2", "192.168.32.1", "127.0.0.1", "fd00::2", "::1"])
+
+
+@given(forged=st.lists(st.one_of(_PUBLIC, _INTERNAL), max_size=4), client=st.just("203.0.113.200"),
+       proxies=st.lists(_INTERNAL, max_size=3))
+def test_what_a_client_prepends_to_a_forwarded_chain_never_becomes_the_client(forged: list[str], client: str,
+                                                                            proxies: list[str]) -> None:
+    # The client's own X-Forwarded-For (any addresses) sits left of the address the site's proxies saw.
+    assert client_from_chain([*forged, client, *proxies]) == client
