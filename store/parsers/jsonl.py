@@ -13,6 +13,7 @@ from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
 from store.parsers.syslog import SyslogParser
+from store.parsers.webapps.jsonapps import recognise_json
 
 MAX_DEPTH = 64
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -22,7 +23,9 @@ HOST_KEYS = ("host", "hostname", "_HOSTNAME", "computer", "Computer")
 APP_KEYS = ("app", "application", "program", "service", "SYSLOG_IDENTIFIER", "logger", "source")
 MSG_KEYS = ("message", "msg", "MESSAGE", "log", "text")
 LEVEL_KEYS = ("level", "severity", "log.level", "levelname", "PRIORITY", "loglevel")
-SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip")
+# Structural keys only (a JSON value cannot forge a key); the first present wins.
+SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip", "remote_ip", "remoteAddr",
+               "remote_address", "clientIp", "clientIP", "client_address", "visitor_ip", "ipAddress", "ip_address")
 USER_KEYS = ("user", "username", "user_name", "usr")
 _WATCHED_KEYS = SRC_IP_KEYS + USER_KEYS
 
@@ -348,7 +351,12 @@ class JsonLinesParser:
         profile = self._profile or detect_profile(obj)
         try:
             if profile == "json" or profile not in PROFILES:
-                return _generic(obj, received_at, _repeated_keys(s))
+                repeated = _repeated_keys(s)
+                ev = _generic(obj, received_at, repeated)
+                # An address or user key given twice has two readings: no application's meaning is read then.
+                if profile == "json" and not repeated:
+                    recognise_json(obj, ev, received_at)
+                return ev
             return PROFILES[profile](obj, received_at)
         except (TypeError, ValueError, AttributeError) as exc:
             # A profile met a shape it does not know: keep the object, generically mapped.

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from store.parsers.access import AccessLogParser
+from store.parsers.applog import AppLogParser, LogfmtParser
 from store.parsers.cefleef import CefLeefParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.plain import PlainParser
@@ -25,12 +26,14 @@ class Parser(Protocol):
 # Each chain builds its own instances (parsers keep small per-source caches); PARSERS holds one shared
 # instance of each for one-off use by tools and tests.
 FACTORIES: dict[str, Callable[[], Parser]] = {
+    "applog": AppLogParser,
     "syslog": SyslogParser,
     "access": AccessLogParser,
     "json": lambda: JsonLinesParser("json"),
     "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
     "cefleef": CefLeefParser,
+    "logfmt": LogfmtParser,
     "plain": PlainParser,
 }
 PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
@@ -39,9 +42,12 @@ ALIASES: dict[str, str] = {
     "rfc5424": "syslog", "rfc3164": "syslog", "auth": "syslog", "sshd": "syslog",
     "apache": "access", "nginx": "access", "combined": "access", "common": "access",
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
+    "webapp": "applog", "kv": "logfmt",
 }
-# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
-DEFAULT_ORDER: list[str] = ["syslog", "access", "json", "cefleef", "plain"]
+# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted. applog comes
+# first: it claims only the applications' own anchored shapes, some of which syslog would misread; the generic
+# key=value parser comes late, so a specific parser of a key=value format wins.
+DEFAULT_ORDER: list[str] = ["applog", "syslog", "access", "json", "cefleef", "logfmt", "plain"]
 
 
 def resolve(name: str) -> str | None:
