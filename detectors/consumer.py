@@ -28,7 +28,9 @@ from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
-READ_ROWS = 20_000  # events per catch-up read from the store
+READ_ROWS = 50_000  # events per catch-up read from the store
+SCORE_ROWS = 50_000  # committed batches waiting in memory are scored together up to this many events: a detector's
+# cost per batch is mostly fixed, so while the scorer is behind it catches up in fewer, larger steps
 FAST_BATCHES = 16  # committed batches held in memory for the scorer; more are read back later
 COMMIT_EVENTS = 50_000  # while behind, scored batches are committed together up to this many events …
 COMMIT_SECONDS = 0.25  # … or this long (an idle scorer commits at once)
@@ -184,10 +186,20 @@ class DetectionConsumer:
             head = self._fast[0] if self._fast else None
             first = int(head.column(0)[0].as_py()) if head is not None else None
             if head is not None and first == nxt:
-                last = int(head.column(0)[-1].as_py())
-                if last <= horizon:
-                    self._fast.popleft()
-                    return last, head
+                taken: list[pa.RecordBatch] = []
+                rows = 0
+                last = nxt - 1
+                # Every batch waiting that continues the id sequence, up to SCORE_ROWS: one scoring step.
+                while self._fast and rows < SCORE_ROWS:
+                    b = self._fast[0]
+                    b_first, b_last = int(b.column(0)[0].as_py()), int(b.column(0)[-1].as_py())
+                    if b_first != last + 1 or b_last > horizon:
+                        break
+                    taken.append(self._fast.popleft())
+                    rows += b.num_rows
+                    last = b_last
+                if taken:
+                    return last, taken[0] if len(taken) == 1 else pa.concat_batches(taken)
         hi = min(horizon, nxt + self._read_rows - 1)
         if first is not None and nxt < first <= hi + 1:
             hi = first - 1  # read only the gap before the batch in hand (usually empty: ids never committed)
