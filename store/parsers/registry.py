@@ -8,9 +8,13 @@ from typing import Any, Protocol
 
 from store.parsers.access import AccessLogParser
 from store.parsers.cefleef import CefLeefParser
+from store.parsers.dblog import DatabaseLogParser
+from store.parsers.ftplog import FtpLogParser
 from store.parsers.jsonl import JsonLinesParser
+from store.parsers.maillog import MailLogParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
+from store.parsers.voiplog import VoipLogParser
 
 
 class Parser(Protocol):
@@ -32,6 +36,10 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
     "cefleef": CefLeefParser,
     "plain": PlainParser,
+    "dblog": DatabaseLogParser,
+    "ftplog": FtpLogParser,
+    "voiplog": VoipLogParser,
+    "maillog": MailLogParser,
 }
 PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
 # Other names a source config may use as its hint.
@@ -39,9 +47,16 @@ ALIASES: dict[str, str] = {
     "rfc5424": "syslog", "rfc3164": "syslog", "auth": "syslog", "sshd": "syslog",
     "apache": "access", "nginx": "access", "combined": "access", "common": "access",
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
+    "mysql": "dblog", "mariadb": "dblog", "postgres": "dblog", "postgresql": "dblog", "mssql": "dblog",
+    "mongodb": "dblog", "couchdb": "dblog", "proftpd": "ftplog", "vsftpd": "ftplog", "sftpgo": "ftplog",
+    "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
+    "zimbra": "maillog",
 }
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
-DEFAULT_ORDER: list[str] = ["syslog", "access", "json", "cefleef", "plain"]
+# Service log files (databases, FTP, VoIP, mail) come before generic JSON and plain text: each claims only its
+# own shapes. Database logs go first of all: SQL Server's ERRORLOG, PostgreSQL's `%t:%r:` prefix and MySQL's general
+# log read as syslog lines with nonsense tags ("Logon       Error:", "UTC:") to the lenient syslog header.
+DEFAULT_ORDER: list[str] = ["dblog", "syslog", "access", "ftplog", "voiplog", "maillog", "json", "cefleef", "plain"]
 
 
 def resolve(name: str) -> str | None:
