@@ -17,6 +17,7 @@ from store.parsers.services.database import (
     DB,
     couchdb_line,
     mongodb_record,
+    mongodb_text,
     mssql_message,
     mysql_message,
     postgres_line,
@@ -33,7 +34,7 @@ _PG_TS = re.compile(r"(?:(?P<lead>[0-9A-Fa-f:.]{2,45})(?:\(\d{1,5}\))? )?(?P<ts>
 # PostgreSQL's stderr log writes two spaces after the severity; a syslog header (`host tag[pid]: `) is not a prefix.
 _PG_MARK = re.compile(r"(?:LOG|FATAL|ERROR|WARNING|PANIC|NOTICE|INFO|DETAIL|HINT|STATEMENT|CONTEXT|DEBUG[1-5]?"
                       r"|LOCATION):  ")
-_SYSLOG_HEAD = re.compile(r"\S{10,40} \S{1,255} [^\s\[\]:]{1,128}\[\d{1,10}\]: ")
+_SYSLOG_HEAD = re.compile(r"\S{10,40} \S{1,255} [^\s\[\]:]{1,128}(?:\[\d{1,10}\])?: ")
 _MSSQL = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d\d) (?P<src>Logon|Server|Backup|spid\d{1,6}s?) +"
                     r"(?P<msg>.*)\Z", re.S)
 _XML_PROVIDER = re.compile(r"<Provider Name=['\"](?P<p>MSSQLSERVER|MSSQL\$[^'\"<>]{1,64})['\"]")
@@ -48,6 +49,13 @@ _COUCH_LEVELS = ("[notice] ", "[info] ", "[error] ", "[warning] ", "[debug] ", "
 _UTC_NAMES = ("UTC", "GMT", "Z")
 
 
+def _colon_tz(ts: str) -> str:
+    """`…+0000` → `…+00:00` (MongoDB's text log writes the offset without a colon)."""
+    if len(ts) > 5 and ts[-5] in "+-" and ts[-4:].isdigit():
+        return ts[:-2] + ":" + ts[-2:]
+    return ts
+
+
 def _mysql_ts(m: re.Match[str], received_at: datetime) -> datetime | None:
     if m["y"]:
         iso = f"{m['y']}-{m['mo']}-{m['d']}T{int(m['h']):02d}:{m['mi']}:{m['s']}{m['frac'] or ''}{m['tz'] or ''}"
@@ -56,10 +64,24 @@ def _mysql_ts(m: re.Match[str], received_at: datetime) -> datetime | None:
     return iso_time(iso, received_at)
 
 
+_MONGO_TEXT = re.compile(r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:?\d\d)?) "
+                         r"(?P<sev>[FEWID]\d?) (?P<comp>[A-Z_-]{1,20}) +\[(?P<ctx>[^\]]{1,60})\] (?P<msg>.*)\Z", re.S)
+_PG_PID = re.compile(r"\[(?P<pid>\d{1,10})\]")
+_PID_CACHE = 4096
+
+
 class DatabaseLogParser:
-    """MySQL/MariaDB, PostgreSQL, SQL Server (ERRORLOG and XML events), MongoDB JSON and CouchDB log lines."""
+    """MySQL/MariaDB, PostgreSQL, SQL Server (ERRORLOG and XML events), MongoDB JSON and CouchDB log lines.
+
+    PostgreSQL's default prefixes (`%m [%p] `, Debian's `%m [%p] %q%u@%d `) carry no client address, but with
+    log_connections on, each backend's first record is `connection received: host=ip`. The parser remembers that
+    address per backend pid (per source, bounded) and lends it to the same backend's later login records.
+    """
 
     name = "dblog"
+
+    def __init__(self) -> None:
+        self._pg_clients: dict[str, tuple[str, int | None]] = {}
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         if not text:
@@ -81,8 +103,16 @@ class DatabaseLogParser:
                                       "fields": {"source": m["src"]}}
                 mssql_message(m["msg"], ev)
                 return ev
+            mt = _MONGO_TEXT.match(text) if text[10:11] == "T" else None
+            if mt:
+                ev = {"format": "mongodb", "ts": iso_time(_colon_tz(mt["ts"]), received_at), "app": "mongod",
+                      "service": "mongodb", "category": DB, "message": mt["msg"],
+                      "fields": {"level": mt["sev"], "component": mt["comp"], "context": mt["ctx"]}}
+                mongodb_text(mt["msg"], ev)
+                return ev
             my = _MY.match(text)
-            if my:
+            # MySQL 5.6+ and MariaDB write the thread id after an ISO stamp; only 5.5's YYMMDD stamp has none.
+            if my and (my["thread"] or my["yy"]):
                 ev = {"format": "mysql", "ts": _mysql_ts(my, received_at), "app": "mysqld", "service": "mysql",
                       "category": DB, "message": my["rest"]}
                 if my["thread"]:
@@ -100,6 +130,7 @@ class DatabaseLogParser:
         ev: dict[str, Any] = {"format": "postgresql", "app": "postgres", "service": "postgresql", "category": DB}
         if not postgres_line(text, ev):
             return None
+        self._backend_address(text, ev)
         tz = m["tz"]
         ts = m["ts"]
         if tz in _UTC_NAMES:
@@ -110,6 +141,32 @@ class DatabaseLogParser:
         sev = text.find(":  ")
         ev["message"] = text[sev + 3:] if sev >= 0 else text
         return ev
+
+    def _backend_address(self, text: str, ev: dict[str, Any]) -> None:
+        sev = _PG_MARK.search(text)
+        prefix = text[:sev.start()] if sev else ""
+        at = prefix.find("@")
+        # Only a pid written before the client's user@db text: a user name cannot stand in for it.
+        p = _PG_PID.search(prefix if at < 0 else prefix[:at])
+        if p is None:
+            return
+        pid = p["pid"]
+        action = ev.get("action")
+        if action == "connect" and ev.get("src_ip"):
+            cache = self._pg_clients
+            cache.pop(pid, None)
+            if len(cache) >= _PID_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[pid] = (ev["src_ip"], ev.get("src_port"))
+        elif action in ("login_failed", "login") and not ev.get("src_ip"):
+            f = ev.get("fields") or {}
+            known = self._pg_clients.get(pid)
+            if known is not None and not f.get("ambiguous_address"):
+                ev["src_ip"] = known[0]
+                if known[1] is not None:
+                    ev["src_port"] = known[1]
+                f["address_from"] = "connection received"
+                ev["fields"] = f
 
     def _mongodb(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         if len(text) > 262144:

@@ -1,5 +1,6 @@
 """Mail servers' own log files: exim's mainlog/rejectlog, Microsoft Exchange protocol logs (SMTP receive, IMAP4,
-POP3), Zimbra's mailbox.log/audit.log and nginx's mail proxy (its error log).
+POP3), Zimbra's mailbox.log/audit.log, nginx's mail proxy (its error log) and Mailu's admin log (the
+auth rate limiter: action auth_rate_limited).
 
 The meaning of each record is shared with the syslog extractors (store/parsers/services/mail.py); this module
 reads the envelopes. Returns None quickly for anything else: every format here starts with a digit or `#`, and
@@ -150,10 +151,11 @@ def _nginx_mail(m: re.Match[str], received_at: datetime) -> dict[str, Any] | Non
         ev = _nginx_event(m, received_at, c["server"])
         mark(ev, "connect", ip=c["ip"], port=c["port"], **_proto(c["server"]))
         return ev
+    resolving = "while in resolving client address" in msg
     if msg.startswith("client login failed"):
         if "while in http auth state" not in msg:
             return None
-    elif not msg.startswith(("client logged in", "proxied session done")):
+    elif not (msg.startswith(("client logged in", "proxied session done")) or resolving):
         return None
     clients = list(_NG_CLIENT.finditer(msg))
     if not clients:
@@ -170,6 +172,8 @@ def _nginx_mail(m: re.Match[str], received_at: datetime) -> dict[str, Any] | Non
         mark(ev, "login_failed", ip=ip, user=user, reason=reason, **extra)
     elif msg.startswith("client logged in"):
         mark(ev, "login", ip=ip, user=user, **extra)
+    elif resolving:
+        mark(ev, None, category=EMAIL, ip=ip, **extra)
     else:
         mark(ev, "disconnect", category=EMAIL, ip=ip, user=user, **extra)
     return ev
@@ -187,6 +191,26 @@ def _nginx_event(m: re.Match[str], received_at: datetime, server: str) -> dict[s
             "fields": {"level": m["level"], "connection": int(m["cid"]) if m["cid"] else None}}
 
 
+# Mailu's admin container (Flask): `[2023-03-28 03:09:25,112] WARNING in limiter: Authentication attempt from
+# 46.148.40.7 has been rate-limited.`
+_MAILU = re.compile(r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] (?P<level>[A-Z]{3,8}) in (?P<mod>\w{1,40}): "
+                    r"(?P<msg>.*)\Z", re.S)
+_MAILU_LIMITED = re.compile(r"Authentication attempt from (?P<ip>[0-9A-Fa-f:.]{2,45}) has been rate-limited\.?\s*\Z")
+
+
+def _mailu(text: str, received_at: datetime) -> dict[str, Any] | None:
+    m = _MAILU.match(text)
+    if not m:
+        return None
+    r = _MAILU_LIMITED.match(m["msg"])
+    if r is None:
+        return None  # other Flask applications write the same envelope
+    ev: dict[str, Any] = {"format": "mailu", "ts": iso_time(m["ts"], received_at), "app": "mailu-admin",
+                          "service": "mailu", "message": m["msg"], "fields": {"level": m["level"], "module": m["mod"]}}
+    mark(ev, "auth_rate_limited", category="authentication", outcome="failure", ip=r["ip"])
+    return ev
+
+
 class MailLogParser:
     """exim mainlog, Exchange protocol logs, Zimbra mailbox/audit logs, nginx mail proxy lines."""
 
@@ -196,6 +220,8 @@ class MailLogParser:
         if not text:
             return None
         c = text[0]
+        if c == "[":
+            return _mailu(text, received_at) if text[1:2].isdigit() else None
         if c == "#":
             if text.startswith(("#Software: Microsoft Exchange", "#Fields: date-time,connector-id",
                                 "#Fields: dateTime,sessionId", "#Log-type:", "#Date: ", "#Version: ")):

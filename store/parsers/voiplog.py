@@ -17,7 +17,7 @@ from store.parsers.services.voip import VOIP, asterisk_message, freeswitch_messa
 
 _ASTERISK = re.compile(
     r"\[(?:(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hms>\d\d:\d\d:\d\d)|(?P<iso>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
-    r"(?:\.\d{1,6})?))\] (?P<level>[A-Z]{2,10})\[(?P<pid>\d{1,10})\](?:\[(?P<callid>[^\]]{0,60})\])?: (?P<msg>.*)\Z",
+    r"(?:\.\d{1,6})?))\] (?P<level>[A-Z]{2,10})\[(?P<pid>\d{1,10})\](?:\[(?P<callid>[^\]]{0,60})\])?:? (?P<msg>.*)\Z",
     re.S)
 _FREESWITCH = re.compile(
     r"(?:(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}) )?(?P<ts>\d{4}-\d\d-\d\d "

@@ -132,8 +132,7 @@ def pureftpd_message(msg: str, ev: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- SFTPGo
-_SFTPGO_FAILED = ("invalid credentials", "authentication failed", "no such user", "user not found",
-                  "password mismatch", "unable to authenticate")
+_SFTPGO_UNKNOWN = ("no such user", "user not found", "could not find user", "does not exist")
 _SFTPGO_LOGGED_IN = re.compile(r'User "(?P<user>[^"]{0,256})" logged in.* from ip "(?P<ip>' + _IP + r')"', re.S)
 
 
@@ -161,12 +160,12 @@ def sftpgo_record(obj: dict[str, Any], ev: dict[str, Any]) -> bool:
     proto = (_s(obj, "protocol") or "").lower() or None
     user = _s(obj, "username")
     if sender == "connection_failed":
+        # SFTPGo writes this record for each failed login (its defender counts them).
         err = (_s(obj, "error") or "").lower()
-        failed = any(s in err for s in _SFTPGO_FAILED) or not err
-        unknown = "no such user" in err or "not found" in err
-        return mark(ev, "login_failed" if failed else "ftp_connection_failed", category=None if failed else FTP,
-                    ip=_s(obj, "client_ip"), user=user, protocol=proto, login_type=_s(obj, "login_type"),
-                    reason=err[:200] or None, invalid_user=True if unknown else None)
+        unknown = any(s in err for s in _SFTPGO_UNKNOWN)
+        return mark(ev, "login_failed", ip=_s(obj, "client_ip"), user=user, protocol=proto,
+                    login_type=_s(obj, "login_type"), reason=err[:200] or None,
+                    invalid_user=True if unknown else None)
     if sender == "login":
         return mark(ev, "login", ip=_s(obj, "ip") or _s(obj, "client_ip"), user=user, protocol=proto,
                     login_method=_s(obj, "method"))

@@ -281,8 +281,9 @@ def dovecot_message(msg: str, ev: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------------------------------- exim
 # Exim's host spec: `H=name (helo) [ip]:port`, `name ([helo]) [ip]:port`, `H=[ip]:port`. The HELO name is the
-# client's text and sits in parentheses; the address is the bracketed one after a space or "=".
-_EXIM_CAND = re.compile(r"(?<=[ =])\[(?P<ip>" + _IP + r")\](?::(?P<port>\d{1,5}))?(?=[\s:]|$)")
+# client's text and sits in parentheses; the address is the bracketed one after a space or `H=` (`I=[…]` is our
+# own interface).
+_EXIM_CAND = re.compile(r"(?:(?<=\s)|(?<=H=))\[(?P<ip>" + _IP + r")\](?::(?P<port>\d{1,5}))?(?=[\s:]|$)")
 _EXIM_AUTH_FAIL = re.compile(r"(?P<auth>[\w-]{1,40}) authenticator failed for .*?: (?P<code>\d{3}) (?P<text>.*)\Z",
                              re.S)
 _EXIM_SET_ID = re.compile(r"\(set_id=(?P<user>.*)\)\Z", re.S)
@@ -360,7 +361,7 @@ _COURIER_USER = re.compile(r"(?:^|, )user=(?P<user>.*?), ip=\[", re.S)
 _COURIER_SMTP = re.compile(r"error,relay=(?P<ip>" + _IP + r"),(?:port=(?P<port>\d{1,5}),)?(?:ident=[^,]*,)?"
                            r"(?:from=<[^>]*>,)?(?:addr=<[^>]*>: )?msg=\"(?P<code>\d{3})[ -](?P<text>[^\"]*)\",?"
                            r"(?:cmd: (?P<cmd>.*))?\Z", re.S)
-_CYRUS = re.compile(r"(?P<what>badlogin|login): (?P<host>[^\s\[\]]{0,255}) \[(?P<ip>" + _IP + r")\] "
+_CYRUS = re.compile(r"(?P<what>badlogin|login): (?:(?P<host>[^\s\[\]]{1,255}) )?\[(?P<ip>" + _IP + r")\] "
                     r"(?P<rest>.*)\Z", re.S)
 _CYRUS_PROTO = {"imap": "imap", "imaps": "imap", "imapd": "imap", "imapd-ssl": "imap", "pop3": "pop3",
                 "pop3s": "pop3", "pop3d": "pop3", "pop3d-ssl": "pop3", "courier-imapd": "imap",
@@ -441,13 +442,15 @@ def amavis_message(msg: str, ev: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------------------------------- MailScanner
 _MS = re.compile(r"Message (?P<id>\S{1,64}) from (?P<ip>" + _IP + r") \((?P<rest>.*)\Z", re.S)
+_MS_INFECTED = re.compile(r"Infected message (?P<id>\S{1,64}) came from (?P<ip>" + _IP + r")\s*\Z")
 _MS_SCORE = re.compile(r"\(?(?:not )?cached, score=(?P<score>-?\d{1,5}(?:\.\d{1,4})?), required")
 
 
 def mailscanner_message(msg: str, ev: dict[str, Any]) -> bool:
     m = _MS.match(msg)
     if not m:
-        return False
+        i = _MS_INFECTED.match(msg)
+        return bool(i) and mark(ev, "mail_malware", category=EMAIL, outcome="failure", ip=i["ip"], message_id=i["id"])
     rest = m["rest"]
     # The verdict follows the sender's address: "…) to domain is spam …"; the last one is MailScanner's.
     at = rest.rfind(" is spam")

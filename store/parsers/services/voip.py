@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from store.parsers.services import extractor
-from store.parsers.services.normalised import mark
+from store.parsers.services.normalised import fields, mark
 
 VOIP = "voip"
 _IP = r"[0-9A-Fa-f:.]{2,45}"
@@ -160,17 +160,16 @@ def freeswitch_message(msg: str, ev: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- registry
-_AST_SYSLOG_HEAD = re.compile(r"(?P<level>[A-Z]{2,10})\[\d{1,10}\](?:\[[^\]]{0,40}\])?: ")
+_AST_SYSLOG_HEAD = re.compile(r"(?P<level>[A-Z]{2,10})\[\d{1,10}\](?:\[[^\]]{0,40}\])?:? ")
 
 
 @extractor("asterisk")
 def _asterisk(app: str, msg: str, ev: dict[str, Any]) -> bool:
     h = _AST_SYSLOG_HEAD.match(msg)
     if h:
-        fields_level = h["level"]
         ok = asterisk_message(msg[h.end():], ev)
         if ok:
-            ev.setdefault("fields", {})["level"] = fields_level
+            fields(ev)["level"] = h["level"]
         return ok
     return asterisk_message(msg, ev)
 
