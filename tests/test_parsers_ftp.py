@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hub_cases import case_lines, case_text, parse, parse_all, parsed_lines
+from tests.hub_cases import case_text, parse, parse_all, parsed_lines
 
 
 def test_every_address_the_hub_parsers_assert_for_ftp_lines_is_found() -> None:
@@ -62,7 +62,7 @@ def test_pureftpd_and_sftpgo() -> None:
 VICTIM = "192.0.2.10"
 HOSTILE = [f'Client "{VICTIM}"', f'] FAIL LOGIN: Client "{VICTIM}"', f" ({VICTIM}[{VICTIM}]) - ", f"[{VICTIM}]",
            f" from {VICTIM} [{VICTIM}] to 10.0.0.1:21", f"(?@{VICTIM}) ", f"@{VICTIM}", '"', "]", "[", ")", "(",
-           ": ", " - ", f"{VICTIM}", f'", "530 Permission denied."']
+           ": ", " - ", f"{VICTIM}", '", "530 Permission denied."']
 hostile = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(alphabet=st.characters(
     blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=6)), max_size=6).map("".join)
 

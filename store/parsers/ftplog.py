@@ -15,8 +15,8 @@ from store.parsers.common import MONTHS, to_utc
 from store.parsers.services.ftp import FTP, proftpd_message, sftpgo_record, vsftpd_message
 from store.parsers.services.normalised import iso_time
 
-_PROFTPD = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d{3})?) (?P<host>\S{1,255}) proftpd\[(?P<pid>\d{1,10})\]"
-                      r"(?:: | )(?P<msg>.*)\Z", re.S)
+_PROFTPD = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d{3})?) (?P<host>\S{1,255}) "
+                      r"proftpd\[(?P<pid>\d{1,10})\](?:: | )(?P<msg>.*)\Z", re.S)
 _VSFTPD = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) "
                      r"(?P<hh>\d\d):(?P<mi>\d\d):(?P<ss>\d\d) (?P<year>\d{4}) \[pid (?P<pid>\d{1,10})\] (?P<msg>.*)\Z",
                      re.S)

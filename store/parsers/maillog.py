@@ -19,8 +19,9 @@ from store.parsers.services.normalised import iso_time, mark
 
 _EXIM = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?P<msg>.*)\Z", re.S)
 _EXCHANGE = re.compile(r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,7})?Z),")
-_ZIMBRA = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (?P<level>[A-Z]{3,5}) {1,2}\[(?P<thread>[^\]]{0,300})\] "
-                     r"(?:\[(?P<ctx>.*?)\] )?(?P<comp>[A-Za-z][\w.-]{0,60}) - (?P<msg>.*)\Z", re.S)
+_ZIMBRA = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (?P<level>[A-Z]{3,5}) {1,2}"
+                     r"\[(?P<thread>[^\]]{0,300})\] (?:\[(?P<ctx>.*?)\] )?(?P<comp>[A-Za-z][\w.-]{0,60}) - "
+                     r"(?P<msg>.*)\Z", re.S)
 _NGINX = re.compile(r"(?P<ts>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<level>[a-z]{3,6})\] (?P<pid>\d{1,10})#\d{1,10}: "
                     r"(?:\*(?P<cid>\d{1,20}) )?(?P<msg>.*)\Z", re.S)
 
@@ -51,7 +52,7 @@ def _exchange(text: str, ts: datetime | None) -> dict[str, Any] | None:
         # data,context
         ip, port = _endpoint(cols[5])
         event, data = cols[6], cols[7]
-        common = {"protocol": "smtp", "connector": cols[1][:120], "session": cols[2][:40]}
+        common: dict[str, Any] = {"protocol": "smtp", "connector": cols[1][:120], "session": cols[2][:40]}
         ev["message"] = data
         if event == ">" and data.startswith(_SMTP_AUTH_FAILED):
             mark(ev, "login_failed", ip=ip, port=port, reason=data[:200], **common)
@@ -99,7 +100,7 @@ def _zimbra_address(ctx: str | None) -> tuple[str | None, bool]:
     for key in ("oip", "ip"):
         n = keys.count(key)
         if n == 1:
-            return dict((k.strip(), v) for k, v in pairs)[key], False
+            return next(v for k, v in pairs if k.strip() == key), False
         if n > 1:
             return None, True
     return None, False
@@ -115,7 +116,7 @@ def _zimbra(m: re.Match[str], received_at: datetime) -> dict[str, Any]:
     proto = {"imap": "imap", "pop": "pop3", "pop3": "pop3", "lmtp": "lmtp"}.get(comp.lower(), "soap")
     if "oproto=smtp" in (m["ctx"] or ""):
         proto = "smtp"
-    extra = {"protocol": proto, "ambiguous_address": ambiguous or None}
+    extra: dict[str, Any] = {"protocol": proto, "ambiguous_address": ambiguous or None}
     a = _ZM_AUTH_FAILED.search(msg) if "authentication failed for [" in msg else None
     if a:
         reason = a["reason"].strip(" ,;()")
@@ -165,7 +166,7 @@ def _nginx_mail(m: re.Match[str], received_at: datetime) -> dict[str, Any] | Non
     u = _NG_LOGIN.search(msg) if len(clients) == 1 else None
     user = u["user"] if u else None
     ev = _nginx_event(m, received_at, server)
-    extra = {**_proto(server), "ambiguous_address": True if len(clients) > 1 else None}
+    extra: dict[str, Any] = {**_proto(server), "ambiguous_address": True if len(clients) > 1 else None}
     if msg.startswith("client login failed"):
         q = msg.find('"')
         reason = msg[q + 1:msg.find('"', q + 1)] if q >= 0 else None

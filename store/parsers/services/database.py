@@ -201,17 +201,20 @@ def mongodb_record(obj: dict[str, Any], ev: dict[str, Any]) -> bool:
         return False
     ev["app"] = "mongod"
     ev["service"] = "mongodb"
-    attr = obj.get("attr") if isinstance(obj.get("attr"), dict) else {}
-    msg = obj.get("msg") if isinstance(obj.get("msg"), str) else ""
+    a = obj.get("attr")
+    attr: dict[str, Any] = a if isinstance(a, dict) else {}
+    m = obj.get("msg")
+    msg = m if isinstance(m, str) else ""
     ip, port = _remote(attr.get("remote") or attr.get("client"))
     user = attr.get("principalName") or attr.get("user")
     user = user if isinstance(user, str) else None
-    extra = {"protocol": "mongodb", "component": obj.get("c"), "mongo_id": obj.get("id"),
+    extra: dict[str, Any] = {"protocol": "mongodb", "component": obj.get("c"), "mongo_id": obj.get("id"),
              "auth_database": attr.get("authenticationDatabase") if isinstance(
                  attr.get("authenticationDatabase"), str) else None,
              "mechanism": attr.get("mechanism") if isinstance(attr.get("mechanism"), str) else None}
     if msg == "Authentication failed":
-        err = attr.get("error") if isinstance(attr.get("error"), str) else ""
+        e = attr.get("error")
+        err = e if isinstance(e, str) else ""
         return mark(ev, "login_failed", ip=ip, port=port, user=user, reason=err[:200] or None,
                     invalid_user=True if err.startswith("UserNotFound") else None, **extra)
     if msg in ("Authentication succeeded", "Successfully authenticated"):
@@ -256,7 +259,8 @@ def couchdb_line(text: str, ev: dict[str, Any]) -> bool:
     host, peer, user, method, path, code = cols[:6]
     status = int(code)
     user_v = None if user in ("undefined", "") else user
-    common = {"method": method, "path": path[:2048], "status": status, "vhost": host[:255], "protocol": "http"}
+    common: dict[str, Any] = {"method": method, "path": path[:2048], "status": status, "vhost": host[:255],
+                              "protocol": "http"}
     ev["message"] = f"{method} {path} {code}"
     if status == 401:
         return mark(ev, "login_failed", ip=peer, user=user_v, **common)

@@ -113,7 +113,7 @@ def pureftpd_message(msg: str, ev: dict[str, Any]) -> bool:
         return False
     ip = m["host"]
     text = m["msg"]
-    common = {"protocol": "ftp", "level": m["level"]}
+    common: dict[str, Any] = {"protocol": "ftp", "level": m["level"]}
     f = _PURE_FAILED.match(text)
     if f:
         return mark(ev, "login_failed", ip=ip, user=f["user"], **common)

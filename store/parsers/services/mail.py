@@ -246,7 +246,7 @@ def dovecot_message(msg: str, ev: dict[str, Any]) -> bool:
         close = kv.find(">, ")
         user = _dovecot_user(kv[:close]) if close >= 0 and kv.count(">, ") == 1 else None
         meth = _DC_METHOD.search(kv)
-        common = {"protocol": proto, "method": meth["m"] if meth else None}
+        common: dict[str, Any] = {"protocol": proto, "method": meth["m"] if meth else None}
         if len(rips) > 1:
             common["ambiguous_address"] = True
         a = _DC_ATTEMPTS.search(what)
@@ -450,7 +450,9 @@ def mailscanner_message(msg: str, ev: dict[str, Any]) -> bool:
     m = _MS.match(msg)
     if not m:
         i = _MS_INFECTED.match(msg)
-        return bool(i) and mark(ev, "mail_malware", category=EMAIL, outcome="failure", ip=i["ip"], message_id=i["id"])
+        if i is None:
+            return False
+        return mark(ev, "mail_malware", category=EMAIL, outcome="failure", ip=i["ip"], message_id=i["id"])
     rest = m["rest"]
     # The verdict follows the sender's address: "…) to domain is spam …"; the last one is MailScanner's.
     at = rest.rfind(" is spam")

@@ -61,8 +61,8 @@ def asterisk_security(body: str, ev: dict[str, Any]) -> bool:
             ip, port, transport = r["ip"], r["port"], r["transport"].lower()
     account = kv.get("AccountID")
     user = None if account in (None, "", "<unknown>") else account
-    common = {"event": event, "sip_service": kv.get("Service"), "transport": transport, "protocol": "sip",
-              "session_id": (kv.get("SessionID") or "")[:120] or None}
+    common: dict[str, Any] = {"event": event, "sip_service": kv.get("Service"), "transport": transport,
+                              "protocol": "sip", "session_id": (kv.get("SessionID") or "")[:120] or None}
     if event in _AST_EVENTS_FAILED:
         return mark(ev, "login_failed", ip=ip, port=port, user=user, invalid_user=_AST_EVENTS_FAILED[event],
                     **common)
@@ -96,7 +96,8 @@ def asterisk_message(msg: str, ev: dict[str, Any]) -> bool:
                 ip, port = _split_addr(m["addr"]) if msg.count("' failed for '") == 1 else (None, None)
                 reason = m["reason"].strip()
                 user = _sip_user(m["from"])
-                common = {"protocol": "sip", "sip_method": m["method"] or "REGISTER", "reason": reason[:200]}
+                common: dict[str, Any] = {"protocol": "sip", "sip_method": m["method"] or "REGISTER",
+                                          "reason": reason[:200]}
                 if reason.startswith(_AST_ACL_REASONS):
                     return mark(ev, "sip_acl_rejected", category=VOIP, outcome="failure", ip=ip, port=port,
                                 user=user, **common)
@@ -136,7 +137,7 @@ def freeswitch_message(msg: str, ev: dict[str, Any]) -> bool:
     """A sofia message, with or without its `[LEVEL] sofia_reg.c:NNN ` head."""
     h = _FS_HEAD.match(msg)
     body = msg[h.end():] if h else msg
-    extra = {"protocol": "sip", "source_file": h["src"] if h else None}
+    extra: dict[str, Any] = {"protocol": "sip", "source_file": h["src"] if h else None}
     if body.startswith("IP "):
         m = _FS_ACL.match(body)
         if m:
