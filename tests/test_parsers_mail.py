@@ -148,6 +148,19 @@ def test_zimbra_and_nginx_mail_and_content_filters() -> None:
     assert [(e["action"], e["fields"]["spam_score"]) for e in ms] == [("mail_spam", 25.5), ("mail_spam", 35.2)]
 
 
+def test_mailu_limiter_in_its_own_log_and_in_syslog() -> None:
+    # CrowdSec hub test case mailu-admin-logs (MIT, crowdsecurity/hub), and the same record through journald.
+    own = parse_all(case_text("mailu-admin-logs"))
+    assert [e["src_ip"] for e in own][:2] == ["46.148.40.7", "46.148.40.95"]
+    assert {e["action"] for e in own} == {"auth_rate_limited"}
+    ev = parse("Mar 28 03:09:25 mail mailu-admin[12]: [2023-03-28 03:09:25,112] WARNING in limiter: Authentication "
+               "attempt from 46.148.40.7 has been rate-limited.")
+    assert (ev["action"], ev["src_ip"]) == ("auth_rate_limited", "46.148.40.7")
+    # Another Flask application's record in the same envelope is not claimed.
+    other = parse("[2023-03-28 03:09:25,112] WARNING in views: Login from 46.148.40.7 failed")
+    assert other.get("action") is None and other.get("src_ip") is None
+
+
 def test_amavis_never_blames_an_address_read_from_the_message_headers() -> None:
     # No XFORWARD: amavis saw only the MTA on loopback; the second address is its guess from Received headers.
     ev = parse("Jan 10 10:00:00 mx amavis[123]: (12345-01) Blocked INFECTED (Eicar-Signature) "

@@ -40,6 +40,12 @@ def test_slow_imap_guessing_four_in_two_hours_but_not_one_an_hour() -> None:
     assert not by_rule(run_rules(hourly), "mail.login_guessing")
 
 
+def test_very_slow_guessing_seven_in_a_day() -> None:
+    hourly = [DOVECOT.format(h=6 + i, m=0, u="admin@example.com", ip="192.0.2.19") for i in range(7)]
+    assert medium_plus(by_rule(run_rules(hourly), "mail.login_guessing_day")) == {"src_ip=192.0.2.19"}
+    assert not by_rule(run_rules(hourly[:6]), "mail.login_guessing_day")
+
+
 def test_mailbox_enumeration_four_names_in_ten_minutes() -> None:
     # CrowdSec hub test case nginx-mail-bf (MIT, crowdsecurity/hub): four names from 5.34.207.182 in 13 s.
     hits = by_rule(run_rules(case_text("nginx-mail-bf")), "mail.user_enumeration")

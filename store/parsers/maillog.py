@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from store.parsers.services.mail import EMAIL, exim_message
+from store.parsers.services.mail import EMAIL, exim_message, mailu_message
 from store.parsers.services.normalised import iso_time, mark
 
 _EXIM = re.compile(r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?(?: [+-]\d{4})?) (?P<msg>.*)\Z", re.S)
@@ -192,23 +192,12 @@ def _nginx_event(m: re.Match[str], received_at: datetime, server: str) -> dict[s
             "fields": {"level": m["level"], "connection": int(m["cid"]) if m["cid"] else None}}
 
 
-# Mailu's admin container (Flask): `[2023-03-28 03:09:25,112] WARNING in limiter: Authentication attempt from
-# 46.148.40.7 has been rate-limited.`
-_MAILU = re.compile(r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] (?P<level>[A-Z]{3,8}) in (?P<mod>\w{1,40}): "
-                    r"(?P<msg>.*)\Z", re.S)
-_MAILU_LIMITED = re.compile(r"Authentication attempt from (?P<ip>[0-9A-Fa-f:.]{2,45}) has been rate-limited\.?\s*\Z")
-
-
 def _mailu(text: str, received_at: datetime) -> dict[str, Any] | None:
-    m = _MAILU.match(text)
-    if not m:
-        return None
-    r = _MAILU_LIMITED.match(m["msg"])
-    if r is None:
+    ev: dict[str, Any] = {"format": "mailu", "app": "mailu-admin", "service": "mailu"}
+    ts = mailu_message(text, ev)
+    if ts is None:
         return None  # other Flask applications write the same envelope
-    ev: dict[str, Any] = {"format": "mailu", "ts": iso_time(m["ts"], received_at), "app": "mailu-admin",
-                          "service": "mailu", "message": m["msg"], "fields": {"level": m["level"], "module": m["mod"]}}
-    mark(ev, "auth_rate_limited", category="authentication", outcome="failure", ip=r["ip"])
+    ev["ts"] = iso_time(ts, received_at)
     return ev
 
 

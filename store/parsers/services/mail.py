@@ -468,7 +468,32 @@ def mailscanner_message(msg: str, ev: dict[str, Any]) -> bool:
     return mark(ev, "mail_spam", category=EMAIL, outcome="failure", ip=m["ip"], message_id=m["id"], spam_score=score)
 
 
+# ---------------------------------------------------------------------------------------------- Mailu
+# The admin container (Flask): `[2023-03-28 03:09:25,112] WARNING in limiter: Authentication attempt from
+# 46.148.40.7 has been rate-limited.`
+_MAILU = re.compile(r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] (?P<level>[A-Z]{3,8}) in (?P<mod>\w{1,40}): "
+                    r"(?P<msg>.*)\Z", re.S)
+_MAILU_LIMITED = re.compile(r"Authentication attempt from (?P<ip>" + _IP + r") has been rate-limited\.?\s*\Z")
+
+
+def mailu_message(msg: str, ev: dict[str, Any]) -> str | None:
+    """Mailu's limiter line → auth_rate_limited; returns the record's own timestamp text, None if not Mailu's."""
+    m = _MAILU.match(msg)
+    r = _MAILU_LIMITED.match(m["msg"]) if m else None
+    if m is None or r is None:
+        return None
+    ev["message"] = m["msg"]
+    fields(ev).update({"level": m["level"], "module": m["mod"]})
+    mark(ev, "auth_rate_limited", category="authentication", outcome="failure", ip=r["ip"])
+    return m["ts"]
+
+
 # ---------------------------------------------------------------------------------------------- registry
+@extractor("mailu-admin", "mailu")
+def _mailu(app: str, msg: str, ev: dict[str, Any]) -> bool:
+    return mailu_message(msg, ev) is not None
+
+
 @extractor("postfix")
 def _postfix(app: str, msg: str, ev: dict[str, Any]) -> bool:
     ev["category"] = EMAIL
@@ -507,4 +532,4 @@ def _mailscanner(app: str, msg: str, ev: dict[str, Any]) -> bool:
 
 
 __all__ = ["amavis_message", "dovecot_message", "exim_address", "exim_message", "fields", "imap_server_message",
-           "mailscanner_message", "postfix_message", "smtp_reject_action"]
+           "mailscanner_message", "mailu_message", "postfix_message", "smtp_reject_action"]
