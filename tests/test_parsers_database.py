@@ -59,6 +59,26 @@ def test_postgresql_prefixes() -> None:
     assert evs[2]["fields"]["address_from"] == "connection received"
 
 
+def test_postgresql_csvlog_and_jsonlog_columns() -> None:
+    evs = parse_all([
+        '2021-09-28 09:22:18.536 UTC,"postgres","postgres",147,"203.0.113.5:50000",6153a5aa.93,1,"authentication",'
+        '2021-09-28 09:22:18 UTC,3/1,0,FATAL,28P01,"password authentication failed for user ""postgres""",'
+        '"Connection matched pg_hba.conf line 99",,,,,,,,"","client backend",,0',
+        # The user name is the client's text; in csvlog it sits in its own quoted column.
+        '2021-09-28 09:22:18.536 UTC,"9.9.9.9","postgres",148,"[2001:db8::7]:50001",6153a5aa.94,1,"authentication",'
+        '2021-09-28 09:22:18 UTC,3/1,0,FATAL,28P01,"password authentication failed for user ""9.9.9.9""",,,,,,,,,'
+        '"","client backend",,0',
+        '{"timestamp":"2022-10-03 12:35:53.321 UTC","user":"bob","dbname":"app","pid":151,"remote_host":"203.0.113.6",'
+        '"remote_port":40400,"error_severity":"FATAL","state_code":"28P01","message":"password authentication failed '
+        'for user \\"bob\\"","backend_type":"client backend"}',
+    ])
+    assert [(e["format"], e["action"], e["src_ip"], e["src_port"], e["user"]) for e in evs] == [
+        ("postgresql-csv", "login_failed", "203.0.113.5", 50000, "postgres"),
+        ("postgresql-csv", "login_failed", "2001:db8::7", 50001, "9.9.9.9"),
+        ("postgresql-json", "login_failed", "203.0.113.6", 40400, "bob")]
+    assert str(evs[0]["ts"]) == "2021-09-28 09:22:18.536000+00:00"
+
+
 def test_postgres_user_and_database_names_never_supply_the_address() -> None:
     evs = parse_all([
         # No %h in the prefix: the user name is the only address-looking text.

@@ -1,12 +1,13 @@
 """Databases' own log files: the MySQL/MariaDB error log (and the general log's `Connect` records), PostgreSQL's
-stderr log (any `log_line_prefix`), SQL Server's ERRORLOG and its Windows Application events 18456/18453/18454
-as XML, MongoDB's JSON log and CouchDB's log.
+stderr log (any `log_line_prefix`), csvlog and jsonlog, SQL Server's ERRORLOG and its Windows Application events
+18456/18453/18454 as XML, MongoDB's JSON and text logs and CouchDB's log.
 
 The meaning of each record is shared with the syslog extractors (store/parsers/services/database.py).
 """
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import re
@@ -21,6 +22,7 @@ from store.parsers.services.database import (
     mssql_message,
     mysql_message,
     postgres_line,
+    postgres_message,
 )
 from store.parsers.services.normalised import iso_time, mark
 
@@ -56,6 +58,14 @@ def _colon_tz(ts: str) -> str:
     return ts
 
 
+def _pg_zone(ts: str) -> str:
+    """`2021-09-28 09:22:18.536 UTC` → an ISO text with offset; other zone names are left to the receiver's zone."""
+    head, sep, zone = ts.rpartition(" ")
+    if sep and zone.isalpha():
+        return head + ("+00:00" if zone in _UTC_NAMES else "")
+    return ts
+
+
 def _mysql_ts(m: re.Match[str], received_at: datetime) -> datetime | None:
     if m["y"]:
         iso = f"{m['y']}-{m['mo']}-{m['d']}T{int(m['h']):02d}:{m['mi']}:{m['s']}{m['frac'] or ''}{m['tz'] or ''}"
@@ -66,6 +76,9 @@ def _mysql_ts(m: re.Match[str], received_at: datetime) -> datetime | None:
 
 _MONGO_TEXT = re.compile(r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:?\d\d)?) "
                          r"(?P<sev>[FEWID]\d?) (?P<comp>[A-Z_-]{1,20}) +\[(?P<ctx>[^\]]{1,60})\] (?P<msg>.*)\Z", re.S)
+_PG_CSV = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})? ?[A-Z]{0,5}[+-]?[\d:]{0,5},")
+_PG_SEVERITIES = frozenset({"LOG", "FATAL", "ERROR", "WARNING", "PANIC", "NOTICE", "INFO", "DEBUG", "DEBUG1",
+                            "DEBUG2", "DEBUG3", "DEBUG4", "DEBUG5"})
 _PG_PID = re.compile(r"\[(?P<pid>\d{1,10})\]")
 _PID_CACHE = 4096
 
@@ -88,7 +101,9 @@ class DatabaseLogParser:
             return None
         c = text[0]
         if c == "{":
-            return self._mongodb(text, received_at) if '"$date"' in text[:60] else None
+            if '"$date"' in text[:60]:
+                return self._mongodb(text, received_at)
+            return self._pg_json(text, received_at) if '"error_severity"' in text else None
         if c == "<":
             return self._mssql_event(text, received_at) if text.startswith("<Event") else None
         if c == "[":
@@ -122,6 +137,8 @@ class DatabaseLogParser:
         return self._postgres(text, received_at)
 
     def _postgres(self, text: str, received_at: datetime) -> dict[str, Any] | None:
+        if _PG_CSV.match(text):
+            return self._pg_csv(text, received_at)
         if _PG_MARK.search(text) is None or _SYSLOG_HEAD.match(text):
             return None
         m = _PG_TS.match(text)
@@ -141,6 +158,54 @@ class DatabaseLogParser:
         sev = text.find(":  ")
         ev["message"] = text[sev + 3:] if sev >= 0 else text
         return ev
+
+    def _pg_structured(self, ts: str | None, severity: str, msg: str, ip: str | None, port: object, user: object,
+                       pid: object, received_at: datetime, fmt: str) -> dict[str, Any] | None:
+        if severity not in _PG_SEVERITIES:
+            return None
+        ev: dict[str, Any] = {"format": fmt, "app": "postgres", "service": "postgresql", "category": DB,
+                              "ts": iso_time(_pg_zone(ts), received_at) if ts else None, "message": msg}
+        extra: dict[str, Any] = {"level": severity, "protocol": "postgresql",
+                                 "backend_pid": pid if isinstance(pid, int) else None}
+        postgres_message(severity, msg, ip, ev, extra)
+        if ev.get("src_ip") and port is not None:
+            mark(ev, None, ip=ev["src_ip"], port=port)
+        if ev.get("user") is None and isinstance(user, str) and user:
+            ev["user"] = user[:256]
+        return ev
+
+    def _pg_csv(self, text: str, received_at: datetime) -> dict[str, Any] | None:
+        # csvlog: log_time,user_name,database_name,process_id,connection_from,session_id,session_line_num,
+        # command_tag,session_start_time,virtual_transaction_id,transaction_id,error_severity,sql_state_code,
+        # message,… — fixed columns, quoted by PostgreSQL, so a user name cannot shift the client's column.
+        try:
+            cols = next(csv.reader([text]))
+        except (csv.Error, StopIteration):
+            return None
+        if len(cols) < 14:
+            return None
+        host, _, port = cols[4].rpartition(":") if cols[4].rfind(":") > cols[4].rfind("]") else (cols[4], "", "")
+        pid = int(cols[3]) if cols[3].isdigit() and len(cols[3]) < 10 else None
+        return self._pg_structured(cols[0], cols[11], cols[13], host.strip("[]") or None, port or None, cols[1], pid,
+                                   received_at, "postgresql-csv")
+
+    def _pg_json(self, text: str, received_at: datetime) -> dict[str, Any] | None:
+        # jsonlog (PostgreSQL 15+): one object per record with remote_host/remote_port keys.
+        if len(text) > 262144:
+            return None
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        sev, msg, ts = obj.get("error_severity"), obj.get("message"), obj.get("timestamp")
+        if not (isinstance(sev, str) and isinstance(msg, str)):
+            return None
+        host = obj.get("remote_host")
+        return self._pg_structured(ts if isinstance(ts, str) else None, sev, msg,
+                                   host if isinstance(host, str) else None, obj.get("remote_port"), obj.get("user"),
+                                   obj.get("pid"), received_at, "postgresql-json")
 
     def _backend_address(self, text: str, ev: dict[str, Any]) -> None:
         sev = _PG_MARK.search(text)

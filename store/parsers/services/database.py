@@ -116,6 +116,13 @@ def postgres_line(text: str, ev: dict[str, Any]) -> bool:
     extra: dict[str, Any] = {"level": severity, "protocol": "postgresql"}
     if len(cands) > 1:
         extra["ambiguous_address"] = True
+    return postgres_message(severity, msg, ip, ev, extra, from_prefix=True)
+
+
+def postgres_message(severity: str, msg: str, ip: str | None, ev: dict[str, Any], extra: dict[str, Any],
+                     from_prefix: bool = False) -> bool:
+    """Classify one PostgreSQL message. `ip` came from the log_line_prefix (`from_prefix`: then a user name that
+    looks like an address voids it) or from a structured log's own column."""
     if severity in ("DETAIL", "HINT", "STATEMENT", "CONTEXT", "LOCATION"):
         # The second line of a record: the first one carried its meaning.
         return mark(ev, None, category=DB, ip=ip, **extra)
@@ -131,13 +138,13 @@ def postgres_line(text: str, ev: dict[str, Any]) -> bool:
     m = _PG_AUTH_FAILED.match(msg)
     if m:
         user = m["user"]
-        return mark(ev, "login_failed", ip=None if _unsafe_name(user) else ip, user=user,
+        return mark(ev, "login_failed", ip=None if from_prefix and _unsafe_name(user) else ip, user=user,
                     auth_method=m["method"], **extra)
     m = _PG_NO_ROLE.match(msg)
     if m:
         user = m["user"]
-        return mark(ev, "login_failed", ip=None if _unsafe_name(user) else ip, user=user, invalid_user=True,
-                    reason="role does not exist", **extra)
+        return mark(ev, "login_failed", ip=None if from_prefix and _unsafe_name(user) else ip, user=user,
+                    invalid_user=True, reason="role does not exist", **extra)
     m = _PG_HBA.match(msg)
     if m:
         hba_ip = address(m["ip"])
@@ -150,8 +157,8 @@ def postgres_line(text: str, ev: dict[str, Any]) -> bool:
         return mark(ev, "connect", category=DB, ip=m["ip"], port=m["port"], **extra)
     m = _PG_AUTHORIZED.match(msg)
     if m:
-        return mark(ev, "login", ip=None if _unsafe_name(m["user"]) else ip, user=m["user"], database=m["db"],
-                    **extra)
+        return mark(ev, "login", ip=None if from_prefix and _unsafe_name(m["user"]) else ip, user=m["user"],
+                    database=m["db"], **extra)
     if msg.startswith(_PG_PROTOCOL):
         return mark(ev, "db_protocol_error", category=DB, ip=ip, reason=msg[:200], **extra)
     return mark(ev, None, category=DB, ip=ip if not _PG_AUTH_FAILED.search(msg) else None, **extra)
