@@ -89,8 +89,11 @@ def test_postgres_user_and_database_names_never_supply_the_address() -> None:
         # A second client= planted in a database name: two candidates, no address.
         "2021-09-28 09:22:22 UTC [151]: [1-1] user=x,db=y,client=9.9.9.9,app=psql,client=203.0.113.8 FATAL:  "
         "password authentication failed for user \"x\"",
+        # A key=value pair planted in a database name of a positional prefix.
+        "2021-09-28 09:22:18.536 UTC [147] 203.0.113.42 @,client=192.0.2.10 FATAL:  password authentication "
+        "failed for user \"\"",
     ])
-    assert [e.get("src_ip") for e in evs] == [None, None, None]
+    assert [e.get("src_ip") for e in evs] == [None, None, None, None]
     assert all(e["action"] == "login_failed" for e in evs)
 
 

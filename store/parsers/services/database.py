@@ -77,13 +77,13 @@ _PGB = re.compile(r"C-0x[0-9a-f]{1,16}: (?P<db>\S{0,256})/(?P<user>\S{0,256})@(?
 
 def _prefix_candidates(prefix: str) -> set[str]:
     """Addresses `log_line_prefix` put in `prefix` at a position the client cannot reach (see module doc)."""
+    # Both readings at once: `client=`/`host=` values anywhere, and positional addresses before the first
+    # `user@db`. A database or application name can imitate either; then they disagree and none is taken.
     found: set[str] = set()
-    if "=" in prefix:
-        for m in _PG_KEYED.finditer(prefix):
-            ip = address(m["ip"])
-            if ip:
-                found.add(ip)
-        return found
+    for m in _PG_KEYED.finditer(prefix):
+        ip = address(m["ip"])
+        if ip:
+            found.add(ip)
     at = prefix.find("@")
     head = prefix if at < 0 else prefix[:at]
     for rx in (_PG_IP4, _PG_IP6):
