@@ -9,9 +9,13 @@ from typing import Any, Protocol
 from store.parsers.access import AccessLogParser
 from store.parsers.applog import AppLogParser, LogfmtParser
 from store.parsers.cefleef import CefLeefParser
+from store.parsers.dblog import DatabaseLogParser
+from store.parsers.ftplog import FtpLogParser
 from store.parsers.jsonl import JsonLinesParser
+from store.parsers.maillog import MailLogParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
+from store.parsers.voiplog import VoipLogParser
 
 
 class Parser(Protocol):
@@ -35,6 +39,10 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "cefleef": CefLeefParser,
     "logfmt": LogfmtParser,
     "plain": PlainParser,
+    "dblog": DatabaseLogParser,
+    "ftplog": FtpLogParser,
+    "voiplog": VoipLogParser,
+    "maillog": MailLogParser,
 }
 PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
 # Other names a source config may use as its hint.
@@ -43,11 +51,18 @@ ALIASES: dict[str, str] = {
     "apache": "access", "nginx": "access", "combined": "access", "common": "access",
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
     "webapp": "applog", "kv": "logfmt",
+    "mysql": "dblog", "mariadb": "dblog", "postgres": "dblog", "postgresql": "dblog", "mssql": "dblog",
+    "mongodb": "dblog", "couchdb": "dblog", "proftpd": "ftplog", "vsftpd": "ftplog", "sftpgo": "ftplog",
+    "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
+    "zimbra": "maillog",
 }
-# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted. applog comes
-# first: it claims only the applications' own anchored shapes, some of which syslog would misread; the generic
-# key=value parser comes late, so a specific parser of a key=value format wins.
-DEFAULT_ORDER: list[str] = ["applog", "syslog", "access", "json", "cefleef", "logfmt", "plain"]
+# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
+# Database logs and applications' own log lines come before syslog: each claims only its own anchored shapes, which
+# the lenient syslog header would misread (SQL Server's ERRORLOG, PostgreSQL's `%t:%r:` prefix, .NET's
+# `… -05:00 [WRN]`) as syslog lines with nonsense program names. Service log files (FTP, VoIP, mail) come before
+# generic JSON and plain text; the generic key=value parser comes late, so a specific key=value parser wins.
+DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "ftplog", "voiplog", "maillog", "json", "cefleef",
+                            "logfmt", "plain"]
 
 
 def resolve(name: str) -> str | None:
