@@ -57,19 +57,26 @@ def device_event(ev: dict[str, Any]) -> bool:
     ev.setdefault("category", category)
     if ev.get("action") is None:
         ev["action"] = action
+        # What the device reader concluded, apart from a service parser's own reading of the same words (a
+        # PostgreSQL "password authentication failed for user" is the database's login failure, not a device's).
+        _fields(ev).setdefault("device", action)
     if outcome and ev.get("outcome") is None:
         ev["outcome"] = outcome
     m = _MNEMONIC.search(text)
     if m:
-        fields = ev.get("fields")
-        if not isinstance(fields, dict):
-            fields = ev["fields"] = {} if fields is None else {"_fields": fields}
-        fields.setdefault("mnemonic", f"{m['fac']}-{m['sev']}-{m['mn']}")
+        _fields(ev).setdefault("mnemonic", f"{m['fac']}-{m['sev']}-{m['mn']}")
     if ev.get("src_ip") is None:
         src = _device_peer(m["text"] if m else text)
         if src is not None:
             ev["src_ip"] = src
     return True
+
+
+def _fields(ev: dict[str, Any]) -> dict[str, Any]:
+    fields = ev.get("fields")
+    if not isinstance(fields, dict):
+        fields = ev["fields"] = {} if fields is None else {"_fields": fields}
+    return fields
 
 
 def _device_peer(text: str) -> str | None:
