@@ -381,26 +381,36 @@ class ModelBank:
         rows = np.flatnonzero(scored.severity >= self._min_sev)
         if len(rows) == 0:
             return []
-        keys = closed.keys.astype(str)
-        order = np.argsort(keys, kind="stable")  # events of one window together, in arrival order
-        sorted_keys = keys[order]
+        assert W.window_of is not None
+        order = np.argsort(W.window_of, kind="stable")  # events of one window together, in arrival order
+        starts = np.searchsorted(W.window_of[order], np.arange(len(W.keys) + 1))
+        # One hit per entity: its unusual windows' events as evidence, explained by its highest-scoring window
+        # (an entity busy all batch long would otherwise be one alert update per window).
+        ents = closed.entities[W.first_row[rows].astype(np.int64)].astype(str)
+        by_entity = np.lexsort((-scored.percentile[rows], ents))
+        rows, ents = rows[by_entity], ents[by_entity]
+        bounds = np.r_[np.flatnonzero(np.r_[True, ents[1:] != ents[:-1]]), len(rows)]
         out = []
-        for r in rows.tolist():
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            group = rows[a:b]
+            r = int(group[0])
+            members: list[int] = []
+            for w in group.tolist():
+                members.extend(order[starts[w]:starts[w + 1]][:EVIDENCE_PER_WINDOW].tolist())
             key = W.keys[r]
-            lo, hi = np.searchsorted(sorted_keys, key, "left"), np.searchsorted(sorted_keys, key, "right")
-            members = order[lo:hi][:EVIDENCE_PER_WINDOW]
             contrib = scored.contributions[r] if scored.contributions is not None else None
             unseen = W.unseen[r]
             extra = (f"; templates never seen in the baseline: {', '.join(map(str, unseen[:5]))}" if unseen
                      else "")
-            entity = str(closed.entities[int(W.first_row[r])])
+            more = f" (and {b - a - 1} more unusual window(s))" if b - a > 1 else ""
+            entity = str(ents[a])
             out.append(ModelHit(
-                event_ids=tuple(int(closed.event_ids[m]) for m in members),
+                event_ids=tuple(sorted(int(closed.event_ids[m]) for m in members)),
                 entity=entity,
                 score=round(float(scored.percentile[r]) / 100.0, 6),
-                severity=SEVERITIES[int(scored.severity[r])],
+                severity=SEVERITIES[int(scored.severity[group].max())],
                 detector=f"model:{model.family}-window",
-                why=(f"{self.config.window_s:g}s window starting {key.rsplit('@', 1)[1]}: "
+                why=(f"{self.config.window_s:g}s window starting {key.rsplit('@', 1)[1]}{more}: "
                      f"{_drivers(model, W.features[r], contrib, float(scored.percentile[r]))}{extra}"),
                 model_version=model.version,
                 title=f"Unusual activity for {entity} in {self.config.window_s:g}s ({model.family})",

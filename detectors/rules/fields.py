@@ -101,7 +101,9 @@ def resolve(name: str) -> FieldRef:
         return known
     if name in _COLUMNS:
         return _col(name, in_raw=False)
-    return FieldRef(name=name, json_key=name, in_raw=True)
+    # A key we do not know may be one a parser or enricher derives (ot_protocol, device, new_talker): its value need
+    # not appear in the raw line, so it never prefilters rows on the raw text. Only the taxonomy's verbatim keys do.
+    return FieldRef(name=name, json_key=name, in_raw=False)
 
 
 class JsonReader:
