@@ -8,9 +8,12 @@ from typing import Any, Protocol
 
 from store.parsers.access import AccessLogParser
 from store.parsers.cefleef import CefLeefParser
+from store.parsers.eve import EveParser
+from store.parsers.flow_csv import FlowCsvParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
+from store.parsers.zeek import ZeekParser
 
 
 class Parser(Protocol):
@@ -33,6 +36,8 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "cefleef": CefLeefParser,
     "plain": PlainParser,
 }
+# Industrial network sensors: Zeek logs (TSV/JSON), Suricata EVE, flow-probe CSV exports.
+FACTORIES.update({"zeek": ZeekParser, "suricata": EveParser, "flowcsv": FlowCsvParser})
 PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
 # Other names a source config may use as its hint.
 ALIASES: dict[str, str] = {
@@ -40,8 +45,11 @@ ALIASES: dict[str, str] = {
     "apache": "access", "nginx": "access", "combined": "access", "common": "access",
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
 }
+ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "ipfix": "flowcsv", "mms": "flowcsv"})
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
 DEFAULT_ORDER: list[str] = ["syslog", "access", "json", "cefleef", "plain"]
+# Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
+DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 
 
 def resolve(name: str) -> str | None:
