@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Session set-up functions: seen again on an association that is still talking, they start a second session.
-INITIATES = frozenset({"initiate-request", "Setup Communication", "CreateSession", "Register Session"})
+# Session set-up functions (request and reply): seen again on an association that is still talking, they start a
+# second session inside it.
+INITIATES = frozenset({"initiate-request", "initiate-response", "Setup Communication", "CreateSession",
+                       "Register Session"})
 RUNNING_S = 300.0  # an association with traffic this recently is running
 REGRESSION = 50  # a request id this far below the association's highest is not reordering
 MIN_EVENTS_FOR_SILENCE = 20
@@ -28,6 +30,8 @@ class _Assoc:
     events: int = 0
     max_invoke: int | None = None
     max_gap: float = 0.0
+    initiating: bool = False  # an initiate request is waiting for its reply
+    reinit: bool = False  # … and it was a second one
 
 
 class SessionTracker:
@@ -42,12 +46,18 @@ class SessionTracker:
         if a is None:
             a = _Assoc(when)
             self._assoc[key] = a
+            a.initiating = function in INITIATES and direction == "request"
             if len(self._assoc) > self.capacity:
                 self._assoc.popitem(last=False)
         else:
             self._assoc.move_to_end(key)
             gap = (when - a.last).total_seconds()
-            if function in INITIATES and direction == "request" and 0 <= gap <= RUNNING_S and a.events:
+            if function in INITIATES and direction != "request" and a.initiating:
+                if a.reinit:
+                    marks["session_reinit"] = function
+                a.initiating = a.reinit = False
+            elif function in INITIATES and direction == "request" and 0 <= gap <= RUNNING_S:
+                a.initiating, a.reinit = True, True
                 marks["session_reinit"] = function
             if (a.events >= MIN_EVENTS_FOR_SILENCE and gap >= SILENCE_FLOOR_S
                     and gap >= SILENCE_FACTOR * a.max_gap):

@@ -533,7 +533,7 @@ MMS_SERVICE = {0: "status", 1: "getNameList", 2: "identify", 3: "rename", 4: "re
                75: "fileRename", 76: "fileDelete", 77: "fileDirectory"}
 _MMS_SERVICE_ACTION: dict[int, str] = {
     0: "ot_read", 1: "ot_read", 2: "ot_discovery", 3: "ot_config", 4: "ot_read", 5: "ot_write", 6: "ot_read",
-    7: "ot_config", 11: "ot_config", 12: "ot_read", 13: "ot_config", 26: "ot_program_download",
+    7: "ot_session", 11: "ot_session", 12: "ot_read", 13: "ot_session", 26: "ot_program_download",
     27: "ot_program_download", 28: "ot_program_download", 29: "ot_program_upload", 30: "ot_program_upload",
     31: "ot_program_upload", 32: "ot_program_download", 33: "ot_program_upload", 34: "ot_program_download",
     35: "ot_program_upload", 36: "ot_config", 37: "ot_read", 38: "ot_config", 39: "ot_config", 40: "ot_mode",
@@ -543,7 +543,8 @@ _MMS_SERVICE_ACTION: dict[int, str] = {
 _MMS_MEANING = {
     0: "reads the server status", 1: "lists names (domains, variables, lists)", 2: "asks the server to identify "
     "itself", 4: "reads variables", 5: "writes variables", 6: "reads a variable's definition",
-    12: "reads a named variable list's definition", 26: "downloads a domain (program/configuration)",
+    7: "defines a named variable (client session set-up)", 11: "defines a data set (client report set-up)",
+    12: "reads a named variable list's definition", 13: "deletes a data set (client report set-up)", 26: "downloads a domain (program/configuration)",
     32: "downloads a domain (program/configuration)", 33: "uploads a domain", 40: "starts a program invocation",
     41: "stops a program invocation", 43: "resets a program invocation", 44: "kills a program invocation",
     72: "opens a file", 76: "deletes a file",
@@ -571,7 +572,7 @@ def mms_op(pdu: int | None, service: int | None, item: str | None = None) -> Op:
     if service == 5:
         obj = item or ""
         if "$RP$" in obj or "$BR$" in obj or "$LG$" in obj or "$GO$" in obj:
-            action, meaning = "ot_config", "configures a report/log control block (client housekeeping)"
+            action, meaning = "ot_session", "configures a report/log control block (the client's subscription)"
         elif "$CO$" in obj:
             action, meaning = "ot_control", "operates a control object (IEC 61850 Oper/Select/Cancel)"
         else:
