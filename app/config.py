@@ -141,7 +141,7 @@ class AssetsConfig:
     engineering_stations: list[str] = field(default_factory=list)  # hosts expected to program/stop/reconfigure
     hmis: list[str] = field(default_factory=list)  # hosts expected to write set-points and operate
     site_networks: list[str] = field(default_factory=list)  # the site's own routable ranges (not "public")
-    learning_hours: float = 24.0  # baseline period from the first OT event; 0 = until `vigil assets learn --end`
+    learning_hours: float = 24.0  # baseline: hours from the first OT event received; 0 = until `vigil assets learn`
 
 
 @dataclass

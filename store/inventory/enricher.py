@@ -93,6 +93,8 @@ class AssetInventory:
 
     # -- learning -----------------------------------------------------------------------------------------------
     def learning_at(self, when: datetime) -> bool:
+        """Whether an event received at `when` is baseline: learning lasts `learning_hours` of arrival time from
+        the first industrial event, or until ended (`vigil assets learn --end`, `vigil ingest --learn`)."""
         if self.force_learning:
             return True
         if self.ended is not None:
@@ -139,10 +141,11 @@ class AssetInventory:
             return batch.column(name).take(take).to_pylist() if name in names else [None] * len(rows)
 
         src, dst, sport, action = col("src_ip"), col("dst_ip"), col("src_port"), col("action")
-        times = batch.column("received_at").take(take)
-        if "ts" in names:
-            times = pc.coalesce(batch.column("ts").take(take), times)
+        received = batch.column("received_at").take(take)
+        times = pc.coalesce(batch.column("ts").take(take), received) if "ts" in names else received
         whens = times.to_pylist()
+        # Learning runs on the clock of arrival: a replayed capture's old timestamps must not end it early.
+        arrivals = received.to_pylist()
         fields_all: list[Any] = batch.column("fields").to_pylist()
         changed = False
         with self._lock:
@@ -157,7 +160,7 @@ class AssetInventory:
                 when = whens[j] or _EPOCH
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=UTC)
-                marks = self._marks(f, src[j], dst[j], sport[j], action[j] or "", when)
+                marks = self._marks(f, src[j], dst[j], sport[j], action[j] or "", when, arrivals[j] or when)
                 if marks is None:
                     continue
                 changed = True
@@ -184,7 +187,7 @@ class AssetInventory:
         return str(a.role())
 
     def _marks(self, f: dict[str, Any], src: str | None, dst: str | None, sport: int | None, action: str,
-               when: datetime) -> dict[str, Any] | None:
+               when: datetime, arrival: datetime) -> dict[str, Any] | None:
         proto = f.get("ot_protocol")
         if not isinstance(proto, str):
             return None
@@ -203,7 +206,7 @@ class AssetInventory:
             client = None
         if server and _not_an_asset(server):
             server = None
-        learning = self.learning_at(when)
+        learning = self.learning_at(arrival if arrival.tzinfo else arrival.replace(tzinfo=UTC))
         traffic = action not in _NOT_TRAFFIC and (action != "connection" or _identified_conn(f))
         if traffic and (client or server):
             identity = f.get("ot_identity") if isinstance(f.get("ot_identity"), dict) else None

@@ -15,7 +15,7 @@ from typing import Any
 
 # Session set-up functions (request and reply): seen again on an association that is still talking, they start a
 # second session inside it.
-INITIATES = frozenset({"initiate-request", "initiate-response", "Setup Communication", "CreateSession",
+INITIATES = frozenset({"initiate-request", "initiate-response", "Setup Communication", "Hello",
                        "Register Session"})
 RUNNING_S = 300.0  # an association with traffic this recently is running
 REGRESSION = 50  # a request id this far below the association's highest is not reordering

@@ -544,7 +544,8 @@ _MMS_MEANING = {
     0: "reads the server status", 1: "lists names (domains, variables, lists)", 2: "asks the server to identify "
     "itself", 4: "reads variables", 5: "writes variables", 6: "reads a variable's definition",
     7: "defines a named variable (client session set-up)", 11: "defines a data set (client report set-up)",
-    12: "reads a named variable list's definition", 13: "deletes a data set (client report set-up)", 26: "downloads a domain (program/configuration)",
+    12: "reads a named variable list's definition", 13: "deletes a data set (client report set-up)",
+    26: "downloads a domain (program/configuration)",
     32: "downloads a domain (program/configuration)", 33: "uploads a domain", 40: "starts a program invocation",
     41: "stops a program invocation", 43: "resets a program invocation", 44: "kills a program invocation",
     72: "opens a file", 76: "deletes a file",
