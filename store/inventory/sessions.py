@@ -43,6 +43,8 @@ class SessionTracker:
                 invoke: int | None) -> dict[str, Any]:
         marks: dict[str, Any] = {}
         a = self._assoc.get(key)
+        if a is not None and (when - a.last).total_seconds() < -RUNNING_S:
+            a = None  # time went backwards (a capture replayed again): the association starts over
         if a is None:
             a = _Assoc(when)
             self._assoc[key] = a
