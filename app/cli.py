@@ -263,10 +263,11 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import DemoScenario, demo_db_path
+    from app.demo import DemoScenario, demo_db_path, demo_site_config
     from app.engine import Engine
 
     cfg = _load(args)
+    demo_site_config(cfg)  # the demo plant's [assets]: a critical PLC, its HMI and engineering station
     db = Path(args.db) if args.db else demo_db_path()
     # The demo learns its own baseline: its models must never land where a real store's models live.
     models = db.parent / f"{db.stem}-models"

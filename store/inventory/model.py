@@ -124,7 +124,7 @@ class AssetBook:
                 _add(srv.baseline["protocols"], proto)
             elif srv.served[proto] == 1 and proto not in srv.baseline["protocols"] and "new_asset" not in marks:
                 marks["new_protocol"] = proto
-            if function and asks and direction != "unsolicited":
+            if function and asks and direction != "unsolicited" and proto not in TRANSPORTS:
                 key = f"{proto}:{function}"
                 fresh = _add(srv.functions, key)
                 if learning:
