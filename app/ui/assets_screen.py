@@ -5,6 +5,7 @@ the store on a worker thread when the screen opens and on `R`; the selected asse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -37,14 +38,14 @@ def identity_text(identity: dict[str, Any]) -> str:
 
 
 def asset_rows(assets: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for a in assets:
         fns = a.get("functions") or []
         last = a.get("last_seen")
         rows.append((str(a["address"]), str(a.get("role") or ""), str(a.get("criticality") or ""),
                      ",".join(a.get("protocols") or []), str(len(a.get("peers") or [])),
                      ",".join(fns[:4]) + (" …" if len(fns) > 4 else ""), identity_text(a.get("identity") or {}),
-                     last.strftime("%Y-%m-%d %H:%M:%S") if hasattr(last, "strftime") else "",
+                     last.strftime("%Y-%m-%d %H:%M:%S") if isinstance(last, datetime) else "",
                      str(a.get("events") or 0), str(a.get("commands") or 0)))
     return rows
 

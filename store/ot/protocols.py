@@ -560,8 +560,8 @@ def mms_op(pdu: int | None, service: int | None, item: str | None = None) -> Op:
     are client housekeeping, control objects operate the process, anything else changes a setting)."""
     pdu_name = MMS_PDU.get(pdu, f"pdu-{pdu}") if pdu is not None else "pdu"
     if pdu == 1:
-        sname = MMS_SERVICE.get(service or -1, f"service-{service}")
-        return Op(f"{sname} response", None, "ot_response", "responds to a request")
+        replied = MMS_SERVICE.get(service or -1, f"service-{service}")
+        return Op(f"{replied} response", None, "ot_response", "responds to a request")
     if pdu != 0:
         return Op(pdu_name, None, _MMS_PDU_ACTION.get(pdu or -1, "ot_undefined_function"),
                   "a PDU type that is not defined" if pdu not in MMS_PDU else "")

@@ -55,6 +55,14 @@ class EveParser:
         return eve_event(obj, received_at)
 
 
+def _obj(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
 def _d(obj: Any, *keys: str) -> Any:
     for k in keys:
         if not isinstance(obj, dict):
@@ -96,7 +104,7 @@ def _proto_of(r: OtRecord) -> str | None:
 
 def _alert(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    alert = rec.get("alert") if isinstance(rec.get("alert"), dict) else {}
+    alert = _obj(rec.get("alert"))
     sig = alert.get("signature")
     sid = alert.get("signature_id")
     sev = alert.get("severity")
@@ -121,7 +129,7 @@ def _alert(r: OtRecord) -> dict[str, Any]:
 
 
 def _anomaly(r: OtRecord) -> dict[str, Any]:
-    a = r.rec.get("anomaly") if isinstance(r.rec.get("anomaly"), dict) else {}
+    a = _obj(r.rec.get("anomaly"))
     what = kv(type=a.get("type"), event=a.get("event"), layer=a.get("layer"))
     proto = _proto_of(r)
     if proto is not None:
@@ -132,7 +140,7 @@ def _anomaly(r: OtRecord) -> dict[str, Any]:
 
 def _flow(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    f = rec.get("flow") if isinstance(rec.get("flow"), dict) else {}
+    f = _obj(rec.get("flow"))
     msg = (f"flow {clean(rec.get('proto', '?'))}/{clean(rec.get('app_proto', '-'))} {r.ends()} "
            + kv(state=f.get("state"), reason=f.get("reason"), to_server=f.get("pkts_toserver"),
                 to_client=f.get("pkts_toclient")))
@@ -145,18 +153,18 @@ def _flow(r: OtRecord) -> dict[str, Any]:
 
 def _dnp3(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    d = rec.get("dnp3") if isinstance(rec.get("dnp3"), dict) else {}
+    d = _obj(rec.get("dnp3"))
     kind = str(d.get("type") or "")
-    app = d.get("application") if isinstance(d.get("application"), dict) else {}
+    app = _obj(d.get("application"))
     op = dnp3_op(app.get("function_code"))
     indicators = _d(d, "iin", "indicators") or _d(d, "response", "iin", "indicators") or []
     restarted = isinstance(indicators, list) and "device_restart" in indicators
-    objs = app.get("objects") if isinstance(app.get("objects"), list) else []
+    objs = _list(app.get("objects"))
     details = []
     for o in objs[:3]:
         if isinstance(o, dict):
             details.append(f"g{o.get('group')}v{o.get('variation')}")
-            pts = o.get("points") if isinstance(o.get("points"), list) else []
+            pts = _list(o.get("points"))
             for p in pts[:2]:
                 if isinstance(p, dict) and "index" in p:
                     details.append(f"index {p['index']}" + (f" tcc {p['tcc']}" if "tcc" in p else ""))
@@ -181,9 +189,9 @@ def _dnp3(r: OtRecord) -> dict[str, Any]:
 
 def _modbus(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    m = rec.get("modbus") if isinstance(rec.get("modbus"), dict) else {}
-    req = m.get("request") if isinstance(m.get("request"), dict) else {}
-    resp = m.get("response") if isinstance(m.get("response"), dict) else {}
+    m = _obj(rec.get("modbus"))
+    req = _obj(m.get("request"))
+    resp = _obj(m.get("response"))
     part = req or resp
     code = part.get("function_raw")
     func = code if isinstance(code, int) else part.get("function_code")
@@ -194,7 +202,7 @@ def _modbus(r: OtRecord) -> dict[str, Any]:
     unit = req.get("unit_id", m.get("id"))
     if unit is not None:
         rec["ot_unit"] = unit
-    write = req.get("write") if isinstance(req.get("write"), dict) else {}
+    write = _obj(req.get("write"))
     if write.get("address") is not None:
         rec["ot_register"] = write["address"]
     details = kv(unit=unit, access=access or None, address=write.get("address"))
@@ -207,10 +215,10 @@ def _modbus(r: OtRecord) -> dict[str, Any]:
 
 def _enip(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    e = rec.get("enip") if isinstance(rec.get("enip"), dict) else {}
-    req = e.get("request") if isinstance(e.get("request"), dict) else {}
-    resp = e.get("response") if isinstance(e.get("response"), dict) else {}
-    cip = req.get("cip") if isinstance(req.get("cip"), dict) else {}
+    e = _obj(rec.get("enip"))
+    req = _obj(e.get("request"))
+    resp = _obj(e.get("response"))
+    cip = _obj(req.get("cip"))
     identity = resp.get("identity") if isinstance(resp.get("identity"), dict) else None
     if cip.get("service"):
         op = cip_op(None, str(cip["service"]))
@@ -237,7 +245,7 @@ def _enip(r: OtRecord) -> dict[str, Any]:
 
 def _http(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    h = rec.get("http") if isinstance(rec.get("http"), dict) else {}
+    h = _obj(rec.get("http"))
     for src, dst in (("http_method", "method"), ("url", "path"), ("status", "status"),
                      ("http_user_agent", "user_agent"), ("hostname", "vhost"), ("http_refer", "referer"),
                      ("length", "bytes")):
@@ -249,7 +257,7 @@ def _http(r: OtRecord) -> dict[str, Any]:
 
 def _dns(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    d = rec.get("dns") if isinstance(rec.get("dns"), dict) else {}
+    d = _obj(rec.get("dns"))
     name = d.get("rrname")
     if isinstance(d.get("queries"), list) and d["queries"] and isinstance(d["queries"][0], dict):
         name = name or d["queries"][0].get("rrname")
@@ -264,7 +272,7 @@ def _dns(r: OtRecord) -> dict[str, Any]:
 
 def _tls(r: OtRecord) -> dict[str, Any]:
     rec = r.rec
-    t = rec.get("tls") if isinstance(rec.get("tls"), dict) else {}
+    t = _obj(rec.get("tls"))
     if t.get("sni"):
         rec["server_name"] = t["sni"]
     return r.finish(f"TLS {clean(t.get('version', '?'))} sni {clean(t.get('sni', '-'), 120)}; {r.ends()}",

@@ -504,7 +504,7 @@ def _opcua_binary(r: OtRecord) -> dict[str, Any]:
         return r.ot("opcua", op, "transaction")
     policy = _s(rec.get("sec_policy_uri"))
     if kind == "OPN":
-        weak = bool(policy) and policy.endswith("#None")
+        weak = policy is not None and policy.endswith("#None")
         if weak:
             rec["ot_security"] = "none"
         return r.ot("opcua", Op("OpenSecureChannel", None, "ot_session", "opens a secure channel"), "transaction",
@@ -542,9 +542,8 @@ def _opcua_service_log(r: OtRecord) -> dict[str, Any]:
             action = "ot_auth_failure" if bad.startswith(_OPCUA_AUTH_BAD) else "ot_exception"
             return r.ot("opcua", op, "response", _kv(status=status), action=action, outcome="failure")
         return r.ot("opcua", op, "response", _kv(status=status))
-    op = opcua_op(service) if service else None
-    if op is None:
-        op = Op(sub, None, "ot_read", "OPC UA service detail")
+    found = opcua_op(service) if service else None
+    op = found if found is not None else Op(sub, None, "ot_read", "OPC UA service detail")
     node = rec.get("node_id_string") or rec.get("node_id_numeric")
     if node is not None:
         rec["ot_object"] = f"ns={rec.get('node_id_namespace_idx', 0)};{node}"
