@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache, wraps
+from typing import Any, TypeVar, cast
 
 # Actions that change something on a device (what an engineering station or HMI sends, what an attacker needs).
 COMMAND_ACTIONS = frozenset({
@@ -86,6 +89,24 @@ class Op:
     code: int | None
     action: str
     meaning: str
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _cached(fn: F) -> F:
+    """Memoise a pure lookup (a log repeats the same few functions); unhashable input (a crafted JSON value) is
+    looked up uncached rather than failing."""
+    cached = lru_cache(maxsize=4096)(fn)
+
+    @wraps(fn)
+    def lookup(*args: Any) -> Any:
+        try:
+            return cached(*args)
+        except TypeError:
+            return fn(*args)
+
+    return cast(F, lookup)
 
 
 def _c(text: object) -> int | None:
@@ -162,6 +183,7 @@ _MODBUS_DIAG = {
 }
 
 
+@_cached
 def modbus_op(func: object, subfunction: str | None = None) -> Op:
     """A Modbus function from a Zeek name (WRITE_SINGLE_COIL, READ_COILS_EXCEPTION, unknown-156), a Suricata
     name (WrSingleReg) or a number; `subfunction` is the FC 8 sub-function name when the log gives it."""
@@ -239,6 +261,7 @@ _DNP3_NAMES.update({"authenticateerr": 32, "authenticatereqnoack": 33, "directop
 DNP3_IIN_DEVICE_RESTART = 0x8000  # IIN1.7, as Zeek packs the two IIN octets (IIN1 << 8 | IIN2)
 
 
+@_cached
 def dnp3_op(func: object) -> Op | None:
     """A DNP3 application function from a Zeek/Suricata name or number; None for "-"/absent."""
     code = _DNP3_NAMES.get(_key(func)) if isinstance(func, str) else None
@@ -293,6 +316,7 @@ _S7_USERDATA: dict[str, tuple[str, str]] = {
 }
 
 
+@_cached
 def s7_op(code: object, name: str | None, subfunction: str | None = None, function_group: str | None = None
           ) -> Op:
     """An S7comm function: a job function (code 0x05, name "Write Variable") or a user-data sub-function
@@ -343,6 +367,7 @@ _S7PLUS: dict[str, tuple[str, str]] = {
 }
 
 
+@_cached
 def s7plus_op(code: object, name: str | None) -> Op:
     what = _S7PLUS.get(_key(name or "")) if name else None
     if what is None:
@@ -390,6 +415,7 @@ _CIP_NAMES = {_key(v[0]): k for k, v in _CIP.items()}
 _CIP_NAMES.update({_key("Set Attributes Single"): 0x10, _key("Get Attributes Single"): 0x0E})
 
 
+@_cached
 def cip_op(code: object, name: str | None) -> Op:
     num = _c(code)
     if num is not None and num >= 0x80:  # reply bit
@@ -418,6 +444,7 @@ _ENIP: dict[int, tuple[str, str, str]] = {
 _ENIP_NAMES = {_key(v[0]): k for k, v in _ENIP.items()}
 
 
+@_cached
 def enip_op(code: object, name: str | None) -> Op:
     num = _c(code)
     if num is None and name:
@@ -462,6 +489,7 @@ _BACNET: dict[str, tuple[str, str]] = {
 }
 
 
+@_cached
 def bacnet_op(service: str | None) -> Op | None:
     if not service or service == "-":
         return None
@@ -502,6 +530,7 @@ _OPCUA: dict[str, tuple[str, str]] = {
 }
 
 
+@_cached
 def opcua_op(service: str | None) -> Op | None:
     if not service or service == "-":
         return None
@@ -555,6 +584,7 @@ _MMS_PDU_ACTION = {2: "ot_exception", 3: "ot_notification", 4: "ot_exception", 5
                    11: "ot_session", 12: "ot_session", 13: "ot_exception"}
 
 
+@_cached
 def mms_op(pdu: int | None, service: int | None, item: str | None = None) -> Op:
     """An MMS PDU: requests by service; IEC 61850 writes told apart by what they write (report control blocks
     are client housekeeping, control objects operate the process, anything else changes a setting)."""
