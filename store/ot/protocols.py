@@ -100,11 +100,11 @@ def _cached(fn: F) -> F:
     cached = lru_cache(maxsize=4096)(fn)
 
     @wraps(fn)
-    def lookup(*args: Any) -> Any:
+    def lookup(*args: Any, **kwargs: Any) -> Any:
         try:
-            return cached(*args)
+            return cached(*args, **kwargs)
         except TypeError:
-            return fn(*args)
+            return fn(*args, **kwargs)
 
     return cast(F, lookup)
 
