@@ -73,3 +73,13 @@ def test_mms_scan_is_alerted_after_learning_the_normal_capture(tmp_path: Path):
     assert alerted - labelled == set()  # and nothing of the normal traffic around it
     assets = json.loads(_vigil("assets", "--db", str(db), "--format", "json").stdout)
     assert {(a["address"], a["role"]) for a in assets} == {("10.10.20.10", "IED"), ("10.10.3.19", "HMI")}
+
+
+def test_eval_ot_mms_scores_every_capture_in_the_folder():
+    needs_datasets("ot-ics-logs", "mms-iec61850-but")
+    out = _vigil("eval", "ot-mms").stdout
+    parts = out.split("dataset: ")
+    scanning = next(p for p in parts if p.startswith("ot-mms gics-scanning.csv"))
+    normal = next(p for p in parts if p.startswith("ot-mms gics-normal.csv"))
+    assert "tp=72 fp=0 fn=0" in scanning and "fp=0" in normal
+    assert "recall=1.0000" in out.strip().splitlines()[-1]

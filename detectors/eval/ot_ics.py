@@ -42,15 +42,15 @@ def run(args: argparse.Namespace) -> list[EvalResult]:
         res.fn = len(ids) - res.tp
         res.extra["alerted medium+"] = sum(1 for i in ids if i in medium)
         results.append(res)
-    total = EvalResult("ot-ics all labelled lines", unit="lines")
-    total.tp = sum(r.tp for r in results)
-    total.fn = sum(r.fn for r in results)
-    total.fp = sum(1 for i in medium if i not in labelled)
-    total.notes.append("fp = unlabelled lines cited by medium+ alerts (replies and repeats of flagged requests "
-                       "included)")
-    results.append(total)
+    results[0].extra["unlabelled lines cited medium+"] = sum(1 for i in medium if i not in labelled)
     return results
 
 
 def summarise(results: list[EvalResult]) -> EvalResult:
-    return results[-1]
+    total = EvalResult("ot-ics all labelled lines", unit="lines")
+    total.tp = sum(r.tp for r in results)
+    total.fn = sum(r.fn for r in results)
+    total.fp = int(results[0].extra.get("unlabelled lines cited medium+", 0))
+    total.notes.append("fp = unlabelled lines cited by medium+ alerts (replies and repeats of flagged requests "
+                       "included: the labels flag requests only)")
+    return total
