@@ -197,3 +197,51 @@ def test_wire_text_never_supplies_an_address(text: str):
     ev = parse_all([*header, line])[-1]
     assert (ev.get("src_ip"), ev.get("dst_ip")) == ("10.0.0.9", "10.0.0.3")
     assert "\n" not in ev["message"] and "public_peer" not in ev["fields"]
+
+
+def test_a_tailed_zeek_log_resumed_after_a_restart_still_parses(tmp_path: Path):
+    """The engine restarts mid-file (checkpoint after the header): the lines after it are still read with the
+    file's #fields, not stored as parse errors."""
+    import time
+
+    from app.config import Config
+    from app.engine import Engine
+
+    log = tmp_path / "modbus_detailed.log"
+    log.write_text("\n".join([*MODBUS_DETAILED_HEADER, READ_COILS]) + "\n")
+    cfg = Config()
+    cfg.sources.watch = [str(log)]
+    cfg.sources.poll_interval = 0.2
+    cfg.detectors.enabled = False
+    db = tmp_path / "v.duckdb"
+
+    def count(engine: Engine, sql: str) -> int:
+        cur = engine.store.cursor()
+        try:
+            return int(cur.execute(sql).fetchone()[0])
+        finally:
+            cur.close()
+
+    def wait(engine: Engine, n: int) -> bool:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if count(engine, "SELECT count(*) FROM events") >= n:
+                return True
+            time.sleep(0.2)
+        return False
+
+    engine = Engine(cfg, db_path=db).start()
+    try:
+        assert wait(engine, len(MODBUS_DETAILED_HEADER) + 1)
+    finally:
+        engine.stop()
+    with log.open("a") as fh:
+        fh.write(WRITE_REGISTERS + "\n")
+    engine = Engine(cfg, db_path=db).start()
+    try:
+        assert wait(engine, len(MODBUS_DETAILED_HEADER) + 2)
+        assert count(engine, "SELECT count(*) FROM events WHERE parse_error IS NOT NULL") == 0
+        assert count(engine, "SELECT count(*) FROM events WHERE action = 'ot_write' AND "
+                             "json_extract(fields, '$.request_values') = '[170,187,204,221]'") == 1
+    finally:
+        engine.stop()
