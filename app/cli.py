@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", action="store_true",
                    help="also run templates, rules, Sigma and models over what is imported (slower; a running "
                         "engine detects continuously)")
+    p.add_argument("--learn", action="store_true",
+                   help="these files are the site's normal OT traffic: the asset inventory learns its baseline from "
+                        "them and ends learning afterwards (new talkers/functions are flagged from then on)")
 
     p = sub.add_parser("query", help="run one read-only SELECT on the store (no files, no settings, no writes)")
     _add_common(p)
@@ -260,10 +263,11 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import DemoScenario, demo_db_path
+    from app.demo import DemoScenario, demo_db_path, demo_site_config
     from app.engine import Engine
 
     cfg = _load(args)
+    demo_site_config(cfg)  # the demo plant's [assets]: a critical PLC, its HMI and engineering station
     db = Path(args.db) if args.db else demo_db_path()
     # The demo learns its own baseline: its models must never land where a real store's models live.
     models = db.parent / f"{db.stem}-models"
@@ -290,7 +294,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from app.ingest import ingest_files
 
     cfg = _load(args)
-    return ingest_files(cfg, args.db, args.files, detect=args.detect)
+    return ingest_files(cfg, args.db, args.files, detect=args.detect, learn=args.learn)
 
 
 # -- query -------------------------------------------------------------------------------------------------

@@ -147,6 +147,17 @@ class ArchiveConfig:
 
 
 @dataclass
+class AssetsConfig:
+    """The OT asset inventory (store.inventory): what the site says about its industrial devices."""
+
+    criticality: dict[str, str] = field(default_factory=dict)  # address or CIDR → low | medium | high | critical
+    engineering_stations: list[str] = field(default_factory=list)  # hosts expected to program/stop/reconfigure
+    hmis: list[str] = field(default_factory=list)  # hosts expected to write set-points and operate
+    site_networks: list[str] = field(default_factory=list)  # the site's own routable ranges (not "public")
+    learning_hours: float = 24.0  # baseline: hours from the first OT event received; 0 = until `vigil assets learn`
+
+
+@dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
@@ -157,6 +168,7 @@ class Config:
     playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
     forward: ForwardConfig = field(default_factory=ForwardConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    assets: AssetsConfig = field(default_factory=AssetsConfig)
     source_path: Path | None = None
 
 
@@ -276,6 +288,37 @@ def _validate(cfg: Config, path: Path | None) -> None:
     for key in ("max_output_bytes", "max_answer_s"):
         if getattr(cfg.llm, key) <= 0:
             raise ConfigError(path, f"llm.{key}", f"must be > 0, got {getattr(cfg.llm, key)}")
+    _validate_assets(cfg.assets, path)
+
+
+def _validate_assets(assets: AssetsConfig, path: Path | None) -> None:
+    from store.inventory.config import CRITICALITY_LEVELS, parse_network
+
+    for key, level in assets.criticality.items():
+        try:
+            parse_network(key)
+        except ValueError as exc:
+            raise ConfigError(path, f"assets.criticality.{key}", str(exc)) from None
+        if level not in CRITICALITY_LEVELS:
+            raise ConfigError(path, f"assets.criticality.{key}",
+                              f"{level!r} is not one of {', '.join(CRITICALITY_LEVELS)}")
+    for name in ("engineering_stations", "hmis", "site_networks"):
+        for i, value in enumerate(getattr(assets, name)):
+            try:
+                parse_network(value)
+            except ValueError as exc:
+                raise ConfigError(path, f"assets.{name}[{i}]", str(exc)) from None
+    if assets.learning_hours < 0:
+        raise ConfigError(path, "assets.learning_hours", f"must not be negative, got {assets.learning_hours}")
+
+
+def inventory_config(cfg: Config) -> Any:
+    """[assets] as the inventory's own config (store/ never imports app/)."""
+    from store.inventory.config import InventoryConfig
+
+    a = cfg.assets
+    return InventoryConfig.from_values(a.criticality, a.engineering_stations, a.hmis, a.site_networks,
+                                       a.learning_hours)
 
 
 def _validate_deny_lists(pbs: PlaybooksConfig, path: Path | None) -> None:

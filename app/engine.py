@@ -5,7 +5,8 @@ One line of log, top to bottom (the order `Engine.__init__` builds things in):
   source (file tailer · syslog listener · demo)      reads bytes, cuts lines, batches them    → pipeline.submit
   pipeline (store.pipeline)                          parses; builds an Arrow batch; event ids from `ids`
     └ enrichers: template miner (template_id),       fill columns, add writes committed with the batch
-                 forwarder (NATS outbox rows)
+                 OT asset inventory (marks events,
+                 asset rows), forwarder (NATS outbox rows)
   writer (store.writer)                              commits events + file checkpoints in ONE transaction
     └ on_commit: ids.settle · scorer hand-off · forwarder wake
   detection consumer (detectors.consumer)            events in id order, from the hand-off or read back;
@@ -132,6 +133,10 @@ class Engine:
         if config.detectors.enabled:
             self.templates = self._template_miner()
             enrichers.append(self._mine_templates)
+        # The OT inventory marks events (new talker, criticality, …) before they are stored, scored or forwarded,
+        # and commits its asset rows with them.
+        self.assets = self._asset_inventory()
+        enrichers.append(self.assets.enrich)
         self.forwarder: Any = None
         if config.forward.nats:  # site: publish events and alerts to NATS JetStream through a store outbox
             from store.forward import EventForwarder
@@ -167,6 +172,18 @@ class Engine:
         miner = TemplateMiner()
         miner.load(load_templates(self.store.cursor()))
         return miner
+
+    def _asset_inventory(self) -> Any:
+        from app.config import inventory_config
+        from store.inventory import AssetInventory
+
+        return AssetInventory.open(inventory_config(self.config), self.store.cursor())
+
+    def end_learning(self, timeout: float = 30.0) -> None:
+        """End the inventory's learning period now (after `vigil ingest --learn`, or from the console)."""
+        from store.inventory.storage import save_state
+
+        self.writer.call(partial(save_state, values=self.assets.end_learning()), timeout=timeout).result(timeout)
 
     _TID = EVENT_SCHEMA.get_field_index("template_id")
 

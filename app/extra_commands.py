@@ -31,6 +31,10 @@ def register(sub: Any, add_common: AddCommon) -> None:
 
     register_rules(sub, add_common)
 
+    from app.assets_cli import register as register_assets
+
+    register_assets(sub, add_common)
+
     from playbooks.cli import register as register_playbooks
 
     register_playbooks(sub, add_common, config_loader=_playbook_config, store_opener=_open_store)

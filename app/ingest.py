@@ -57,7 +57,8 @@ class Progress:
               flush=True)
 
 
-def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: bool = True) -> int:
+def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: bool = True,
+                 learn: bool = False) -> int:
     from app.engine import Engine
 
     paths = [f for f in files if f != "-"]
@@ -69,6 +70,8 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
     if not detect:
         cfg.detectors.enabled = False
     engine = Engine(cfg, db_path=db, respond=False).start()
+    if learn:  # the files are the site's normal: the OT inventory learns from all of them, then watches
+        engine.assets.force_learning = True
     progress = Progress(total if "-" not in files else 0, sys.stderr.isatty())
     t0 = time.monotonic()
     lines = 0
@@ -87,6 +90,8 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
         engine.wait_idle(timeout=3600)
         if engine.detection is not None:
             engine.detection.finish()
+        if learn:
+            engine.end_learning()
     finally:
         engine.stop()
     elapsed = time.monotonic() - t0

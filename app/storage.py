@@ -15,12 +15,14 @@ def component_migrations() -> dict[str, Sequence[Migration]]:
     from playbooks.storage import PLAYBOOK_MIGRATIONS
     from store.archive import ARCHIVE_MIGRATIONS
     from store.forward import FORWARD_MIGRATIONS
+    from store.inventory import INVENTORY_MIGRATIONS
 
     return {
         "detectors": DETECTOR_MIGRATIONS,
         "playbooks": PLAYBOOK_MIGRATIONS,
         "forward": FORWARD_MIGRATIONS,
         "archive": ARCHIVE_MIGRATIONS,
+        "inventory": INVENTORY_MIGRATIONS,
     }
 
 

@@ -334,7 +334,7 @@ class IngestPipeline:
         key = (lb.source, lb.format_hint)
         chain = self._chains.get(key)
         if chain is None:
-            chain = self._chains[key] = ParserChain(lb.format_hint)
+            chain = self._chains[key] = ParserChain(lb.format_hint, source=lb.source)
         received = lb.received_at
         lines = lb.lines
         pre = lb.extra.pop(_FAST_KEY, _FAST_KEY)

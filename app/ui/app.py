@@ -18,6 +18,7 @@ from textual.timer import Timer
 from app.config import Config
 from app.ui.alert_ring import AlertRing
 from app.ui.alert_table import AlertTable
+from app.ui.assets_screen import AssetsScreen
 from app.ui.bridge import EngineBridge
 from app.ui.events_screen import EventsScreen
 from app.ui.help_screen import HelpScreen, describe_bindings
@@ -34,7 +35,7 @@ from app.ui.timeline_screen import TimelineScreen
 log = logging.getLogger(__name__)
 
 VIEW_TITLES = {"alerts": "Alerts", "events": "Events (filter)", "sql": "SQL prompt", "timeline": "Timeline",
-               "sources": "Sources"}
+               "sources": "Sources", "assets": "Assets"}
 
 
 class VigilApp(App[int]):
@@ -47,6 +48,7 @@ class VigilApp(App[int]):
         Binding("colon,semicolon", "view('sql')", "SQL", id="app.sql"),
         Binding("i", "view('timeline')", "Timeline", show=False, id="app.timeline"),
         Binding("s", "view('sources')", "Sources", show=False, id="app.sources"),
+        Binding("A", "view('assets')", "Assets", show=False, id="app.assets", tooltip="OT asset inventory"),
     ]
 
     def __init__(
@@ -195,6 +197,7 @@ class VigilApp(App[int]):
         if name not in self.views:
             factory: dict[str, Callable[[], Screen[Any]]] = {
                 "events": EventsScreen, "sql": SqlScreen, "timeline": TimelineScreen, "sources": SourcesScreen,
+                "assets": AssetsScreen,
             }
             screen = factory[name]()
             if isinstance(screen, EventsScreen):

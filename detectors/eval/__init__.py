@@ -20,6 +20,10 @@ DATASETS: dict[str, str] = {
     "apache": "Apache scanner sessions flagged; false-positive rate on a benign access log",
     "crowdsec-hub": "CrowdSec hub scenario tests: attacker addresses alerted per service family, false alerts",
 }
+DATASETS.update({
+    "ot-ics": "Zeek ICS + Suricata EVE (ot-ics-logs): interesting.jsonl lines alerted, by severity of interest",
+    "ot-mms": "IEC 61850 MMS captures: learn on the normal one, labelled attack lines alerted medium+, false alerts",
+})
 
 
 def _module(name: str) -> str:

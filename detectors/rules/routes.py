@@ -66,8 +66,8 @@ def route_for(logsource: dict[str, str]) -> Route:
     parts: list[Matcher] = []
     if category:
         parts.append(_eq("category", *_CATEGORY.get(category, (category,))))
-    if product == "zeek":
-        parts.append(_eq("service", "zeek"))
+    if product in ("zeek", "suricata"):  # sensors: `service` names the log (Zeek path, EVE event_type)
+        parts.append(_eq("service", product))
         if service:
             parts.append(_eq("app", service))
     elif product == "linux":

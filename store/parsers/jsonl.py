@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
+from store.parsers.eve import eve_event, is_eve
 from store.parsers.syslog import SyslogParser
 from store.parsers.webapps.jsonapps import recognise_json
+from store.parsers.zeek import json_record_event
 
 MAX_DEPTH = 64
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -319,10 +321,14 @@ def detect_profile(obj: dict[str, Any]) -> str:
         return "wazuh"
     if "clock" in obj and "ns" in obj and ("eventid" in obj or "itemid" in obj or "p_eventid" in obj):
         return "zabbix"
+    if is_eve(obj):
+        return "suricata"
+    if "_path" in obj or ("uid" in obj and "id.orig_h" in obj):
+        return "zeek"
     return "json"
 
 
-PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix}
+PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix, "suricata": eve_event, "zeek": json_record_event}
 
 
 class JsonLinesParser:

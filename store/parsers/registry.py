@@ -10,12 +10,15 @@ from store.parsers.access import AccessLogParser
 from store.parsers.applog import AppLogParser, LogfmtParser
 from store.parsers.cefleef import CefLeefParser
 from store.parsers.dblog import DatabaseLogParser
+from store.parsers.eve import EveParser
+from store.parsers.flow_csv import FlowCsvParser
 from store.parsers.ftplog import FtpLogParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.maillog import MailLogParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
 from store.parsers.voiplog import VoipLogParser
+from store.parsers.zeek import ZeekParser
 
 
 class Parser(Protocol):
@@ -44,6 +47,8 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "voiplog": VoipLogParser,
     "maillog": MailLogParser,
 }
+# Industrial network sensors: Zeek logs (TSV/JSON), Suricata EVE, flow-probe CSV exports.
+FACTORIES.update({"zeek": ZeekParser, "suricata": EveParser, "flowcsv": FlowCsvParser})
 PARSERS: dict[str, Parser] = {name: make() for name, make in FACTORIES.items()}
 # Other names a source config may use as its hint.
 ALIASES: dict[str, str] = {
@@ -56,6 +61,7 @@ ALIASES: dict[str, str] = {
     "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
     "zimbra": "maillog",
 }
+ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "ipfix": "flowcsv", "mms": "flowcsv"})
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
 # Database logs and applications' own log lines come before syslog: each claims only its own anchored shapes, which
 # the lenient syslog header would misread (SQL Server's ERRORLOG, PostgreSQL's `%t:%r:` prefix, .NET's
@@ -63,6 +69,8 @@ ALIASES: dict[str, str] = {
 # generic JSON and plain text; the generic key=value parser comes late, so a specific key=value parser wins.
 DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "ftplog", "voiplog", "maillog", "json", "cefleef",
                             "logfmt", "plain"]
+# Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
+DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 
 
 def resolve(name: str) -> str | None:
