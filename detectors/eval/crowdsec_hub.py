@@ -12,6 +12,7 @@ extracted). About 30 % of the hub's cases are withheld from that folder and scor
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import re
 from collections import defaultdict
@@ -22,6 +23,7 @@ from detectors.eval.common import EvalResult, datasets_root, require
 from store.schema import severity_rank
 
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+_IPV6_TOKEN = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,14 +55,35 @@ def score_case(case_dir: Path, label: dict) -> CaseResult:
     out = replay(lines, scorer, source=f"file:{case_dir / (label.get('log_files') or ['log'])[0]}",
                  keep_batches=False)
     seen_ips = {m for line in lines for m in _IPV4.findall(line.decode("utf-8", "replace"))}
+    seen_ips |= {ip for line in lines for ip in _ipv6_tokens(line.decode("utf-8", "replace"))}
     res = CaseResult(label["case"], label.get("family", "?"), expected)
     for u in out.final().values():
         if severity_rank(u.severity) < severity_rank("medium"):
             continue
-        named = set(_IPV4.findall(u.entity or ""))
+        named = _addresses(u.entity or "")
         res.found |= named & expected
         res.false |= (named - expected) & seen_ips
     return res
+
+
+def _ipv6_tokens(text: str) -> set[str]:
+    out = set()
+    for tok in _IPV6_TOKEN.findall(text):
+        try:
+            ipaddress.IPv6Address(tok)
+        except ValueError:
+            continue
+        out.add(tok)
+    return out
+
+
+def _addresses(entity: str) -> set[str]:
+    """Addresses an alert's entity names: IPv4 anywhere in it, and an IPv6 `src_ip=` value as written."""
+    named = set(_IPV4.findall(entity))
+    key, _, value = entity.partition("=")
+    if key in ("src_ip", "dst_ip") and ":" in value:
+        named.add(value)
+    return named
 
 
 def run(args: argparse.Namespace) -> list[EvalResult]:

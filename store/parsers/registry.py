@@ -9,8 +9,12 @@ from typing import Any, Protocol
 from store.parsers.access import AccessLogParser
 from store.parsers.cefleef import CefLeefParser
 from store.parsers.jsonl import JsonLinesParser
+from store.parsers.monolog import MonologParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
+from store.parsers.weberror import WebErrorParser
+from store.parsers.webjson import WebJsonParser
+from store.parsers.webproxy import WebProxyParser
 
 
 class Parser(Protocol):
@@ -27,6 +31,10 @@ class Parser(Protocol):
 FACTORIES: dict[str, Callable[[], Parser]] = {
     "syslog": SyslogParser,
     "access": AccessLogParser,
+    "weberror": WebErrorParser,
+    "webproxy": WebProxyParser,
+    "webjson": WebJsonParser,
+    "monolog": MonologParser,
     "json": lambda: JsonLinesParser("json"),
     "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
@@ -39,9 +47,15 @@ ALIASES: dict[str, str] = {
     "rfc5424": "syslog", "rfc3164": "syslog", "auth": "syslog", "sshd": "syslog",
     "apache": "access", "nginx": "access", "combined": "access", "common": "access",
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
+    "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
+    "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
+    "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog",
 }
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
-DEFAULT_ORDER: list[str] = ["syslog", "access", "json", "cefleef", "plain"]
+# Web formats sit between the access log and generic JSON: each answers None at its first character or key test
+# for other lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
+DEFAULT_ORDER: list[str] = ["syslog", "access", "weberror", "webproxy", "webjson", "monolog", "json", "cefleef",
+                            "plain"]
 
 
 def resolve(name: str) -> str | None:
