@@ -67,7 +67,8 @@ def nginx_message(msg: str, ev: dict[str, Any]) -> None:
         _modsec(text, ev, fields)
         return
     if text.startswith("NAXSI_FMT: "):
-        ev["action"] = "waf_alert"
+        # NAXSI blocks unless in learning mode; "block=1" says it did.
+        ev["action"] = "waf_block" if "&block=1" in text else "waf_alert"
         ev["service"] = "naxsi"
         fields["waf"] = "naxsi"
         return

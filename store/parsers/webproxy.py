@@ -67,7 +67,9 @@ def _alb(text: str, received_at: datetime) -> dict[str, Any] | None:
     fields["user_agent"] = None if m[15] == "-" else m[15]
     ev["fields"] = fields
     set_status(ev, st)
-    ev["message"] = request
+    # The request line as an origin server would log it (path, not the absolute URL the balancer saw).
+    ev["message"] = " ".join(str(x) for x in (fields.get("method"), fields.get("path"), fields.get("protocol")) if x) \
+        or request
     return ev
 
 
@@ -168,7 +170,7 @@ def _cloudfront(text: str, received_at: datetime) -> dict[str, Any] | None:
     }
     ev["fields"] = fields
     set_status(ev, st)
-    ev["message"] = f"{parts[5]} {path}"
+    ev["message"] = " ".join(x for x in (parts[5], path, fields["protocol"]) if x)
     return ev
 
 
