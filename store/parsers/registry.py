@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from store.parsers.access import AccessLogParser
 from store.parsers.cefleef import CefLeefParser
+from store.parsers.iis import IisParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.monolog import MonologParser
 from store.parsers.plain import PlainParser
@@ -33,6 +34,7 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "access": AccessLogParser,
     "weberror": WebErrorParser,
     "webproxy": WebProxyParser,
+    "iis": IisParser,
     "webjson": WebJsonParser,
     "monolog": MonologParser,
     "json": lambda: JsonLinesParser("json"),
@@ -49,13 +51,13 @@ ALIASES: dict[str, str] = {
     "jsonl": "json", "ndjson": "json", "cef": "cefleef", "leef": "cefleef",
     "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
     "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
-    "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog",
+    "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
 }
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
 # Web formats sit between the access log and generic JSON: each answers None at its first character or key test
 # for other lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
-DEFAULT_ORDER: list[str] = ["syslog", "access", "weberror", "webproxy", "webjson", "monolog", "json", "cefleef",
-                            "plain"]
+DEFAULT_ORDER: list[str] = ["syslog", "access", "weberror", "webproxy", "iis", "webjson", "monolog", "json",
+                            "cefleef", "plain"]
 
 
 def resolve(name: str) -> str | None:

@@ -1,11 +1,12 @@
 """JSON access logs of web servers and proxies: Caddy (its access logger and the Coraza WAF handler), Traefik
-(`accessLog.format: json`) and platforms that forward a web server's syslog line inside a JSON envelope (Upsun /
+(`accessLog.format: json`), Cloudflare (Logpush HTTP requests) and platforms that forward a web server's syslog line inside a JSON envelope (Upsun /
 Platform.sh: `{"message": "frontend.0 nginx: <access line>", …}`).
 
 Each shape is recognised by keys its software always writes, checked on the raw text before decoding, so other
 JSON lines cost one substring test and fall through to the generic JSON parser. The client address is the key the
 server fills from the connection (Caddy `client_ip` — the address after its trusted-proxy handling — else
-`remote_ip`; Traefik `ClientHost`), never a request header; Coraza's message starts with `[client "ADDR"]`.
+`remote_ip`; Traefik `ClientHost`; Cloudflare `ClientIP`, the connecting address its edge saw), never a
+request header the client wrote; Coraza's message starts with `[client "ADDR"]`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from store.parsers.access import AccessLogParser
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
 from store.parsers.jsonl import MAX_DEPTH, too_deep
 from store.parsers.weberror import nginx_syslog_message
-from store.parsers.webcommon import int_or_none, set_status
+from store.parsers.webcommon import set_status
 
 _CORAZA_CLIENT = re.compile(r'\[client "([0-9A-Fa-f:.]{2,45})"\] Coraza: (Warning|Access denied)')
 _CORAZA_FIELD = {k: re.compile(r'\[' + k + r' "((?:[^"\\]|\\.){0,2000})"\]') for k in ("id", "msg", "uri", "severity")}
@@ -145,6 +146,45 @@ def _traefik(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     return ev
 
 
+def _cloudflare(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+    ev: dict[str, Any] = {"format": "cloudflare", "app": "cloudflare", "service": "cloudflare", "category": "web"}
+    for key in ("EdgeStartTimestamp", "EdgeEndTimestamp"):
+        v = obj.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            ev["ts"] = epoch_to_utc(v)
+            break
+        if isinstance(v, str):
+            ev["ts"] = parse_iso(v, received_at)
+            break
+    ip = obj.get("ClientIP")
+    if isinstance(ip, str) and ip_or_none(ip):
+        ev["src_ip"] = ip
+    fields: dict[str, Any] = {}
+    for key, name in (("ClientRequestMethod", "method"), ("ClientRequestURI", "path"),
+                      ("ClientRequestProtocol", "protocol"), ("ClientRequestHost", "vhost"),
+                      ("ClientRequestUserAgent", "user_agent"), ("ClientRequestReferer", "referer"),
+                      ("WAFAction", "waf_action"), ("SecurityAction", "waf_action")):
+        v = obj.get(key)
+        if isinstance(v, str) and v:
+            fields[name] = v
+    status = obj.get("EdgeResponseStatus")
+    st = status if isinstance(status, int) and not isinstance(status, bool) else None
+    fields["status"] = st
+    size = obj.get("EdgeResponseBytes")
+    fields["bytes"] = size if isinstance(size, int) and not isinstance(size, bool) else None
+    verdict = fields.get("waf_action")
+    if verdict in ("block", "drop"):
+        ev["action"] = "waf_block"
+        fields["waf"] = "cloudflare"
+    elif verdict in ("challenge", "jschallenge", "managedChallenge", "managed_challenge", "log"):
+        ev["action"] = "waf_alert"
+        fields["waf"] = "cloudflare"
+    set_status(ev, st)
+    ev["fields"] = fields
+    ev["message"] = " ".join(str(fields[k]) for k in ("method", "path", "protocol") if fields.get(k))
+    return ev
+
+
 class WebJsonParser:
     """Caddy, Traefik and JSON-wrapped web server lines; None for every other line (cheap substring tests)."""
 
@@ -161,6 +201,8 @@ class WebJsonParser:
             kind = "caddy"
         elif '"ClientHost"' in text and '"RequestPath"' in text:
             kind = "traefik"
+        elif '"ClientIP"' in text and '"ClientRequestURI"' in text:
+            kind = "cloudflare"
         elif '"message"' in text and ("nginx" in text or "apache" in text or "httpd" in text):
             kind = "wrapped"
         else:
@@ -183,6 +225,8 @@ class WebJsonParser:
             return None
         if kind == "traefik":
             return _traefik(obj, received_at)
+        if kind == "cloudflare":
+            return _cloudflare(obj, received_at)
         return self._wrapped(obj, received_at)
 
     def _wrapped(self, obj: dict[str, Any], received_at: datetime) -> dict[str, Any] | None:
@@ -211,5 +255,3 @@ class WebJsonParser:
                 ev["ts"] = epoch_to_utc(ts)
         return ev
 
-
-__all__ = ["WebJsonParser", "int_or_none"]
