@@ -37,7 +37,8 @@ POSITIVE: list[tuple[str, str]] = [
     # CrowdSec hub test case CVE-2022-42889 (all four payload kinds)
     ("cve.text4shell", acc("/?search=%24%7Burl%3AUTF-8%3Ahttps%3A%2F%2Fwww.google.com%2F%7D")),
     ("cve.text4shell", acc("/?search=%24%7Bdns%3Aaddress%7Cwww.google.com%7D")),
-    ("cve.text4shell", acc("/api?q=%24%7Bscript%3Ajavascript%3Ajava.lang.Runtime.getRuntime%28%29.exec%28%27id%27%29%7D")),
+    ("cve.text4shell",
+     acc("/api?q=%24%7Bscript%3Ajavascript%3Ajava.lang.Runtime.getRuntime%28%29.exec%28%27id%27%29%7D")),
     # CrowdSec hub test cases CVE-2023-22515 and CVE-2023-22518
     ("cve.confluence_setup_abuse", acc("/setup/setupadministrator.action")),
     ("cve.confluence_setup_abuse",
@@ -83,7 +84,8 @@ POSITIVE: list[tuple[str, str]] = [
                              "&vars%5B0%5D=phpinfo&vars%5B1%5D%5B%5D=1", 200)),
     ("cve.thinkphp_rce", acc("/index.php?s=/Index/\\x5Cthink\\x5Capp/invokefunction&function=call_user_func_array"
                              "&vars[0]=md5&vars[1][]=HelloThinkPHP21", 403)),
-    ("cve.thinkphp_rce", acc("/public/?s=index/%5Cthink%5Cview%5Cdriver%5CPhp/display&content=%3C?php%20phpinfo();?%3E")),
+    ("cve.thinkphp_rce",
+     acc("/public/?s=index/%5Cthink%5Cview%5Cdriver%5CPhp/display&content=%3C?php%20phpinfo();?%3E")),
     # CrowdSec hub test case vmware-cve-2022-22954 (hex-encoded and fully encoded forms)
     ("cve.vmware_workspace_one_ssti",
      acc("/catalog-portal/ui/oauth/verify?error=&deviceUdid=%24%7b%22%66%72%65%65%6d%61%72%6b%65%72%22%7d")),
@@ -102,7 +104,8 @@ POSITIVE: list[tuple[str, str]] = [
     # Exploits named in the hub's http-cve collection, written from their public advisories
     ("cve.fortinet_fgt_lang_traversal", acc("/remote/fgt_lang?lang=/../../../..//////////dev/cmdb/sslvpn_websession")),
     ("cve.fortinet_admin_api_bypass", acc("/api/v2/cmdb/system/admin/admin", 200, "PUT", agent="Report Runner")),
-    ("cve.spring4shell", acc("/?class.module.classLoader.resources.context.parent.pipeline.first.pattern=%25%7Bc2%7Di")),
+    ("cve.spring4shell",
+     acc("/?class.module.classLoader.resources.context.parent.pipeline.first.pattern=%25%7Bc2%7Di")),
     ("cve.spring4shell", acc("/app?class.module.classLoader.URLs%5B0%5D=0", 400)),
     ("cve.exchange_proxy_exploit",
      acc("/autodiscover/autodiscover.json?@zdi/PowerShell?serializationLevel=Full;ExchClientVer=15.2.922.7", 200)),

@@ -16,8 +16,8 @@ from typing import Any
 from store.parsers.common import ip_or_none, parse_iso, port_or_none
 from store.parsers.webcommon import HTTP_METHODS, int_or_none, set_status
 
-_DEFAULT = ("date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) "
-            "sc-status sc-substatus sc-win32-status time-taken").split()
+_DEFAULT = ["date", "time", "s-ip", "cs-method", "cs-uri-stem", "cs-uri-query", "s-port", "cs-username", "c-ip",
+            "cs(User-Agent)", "cs(Referer)", "sc-status", "sc-substatus", "sc-win32-status", "time-taken"]
 _HEAD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 _NEEDED = ("date", "time", "cs-method", "cs-uri-stem", "c-ip", "sc-status")
 

@@ -1,9 +1,9 @@
-"""Monolog lines (PHP: Magento 2, Laravel, Symfony): `[time] channel.LEVEL: message {context} {extra}`.
-
-The CrowdSec Magento 2 extension writes its security events through Monolog on the `crowdsec-events` channel with
-a JSON message (`{"type":"ADMIN_LOGIN_FAILED","ip":"…",…}`); those become normalised events (type
-ADMIN_LOGIN_FAILED → action login_failed, service magento). The address is the message's `ip` key, which the
-extension fills from the connection; `x-forwarded-for-ip`, a header the client writes, is kept as a field only.
+"""Magento 2 security events: the CrowdSec Magento extension writes them through Monolog
+(`[time] crowdsec-events.LEVEL: {"type":"ADMIN_LOGIN_FAILED","ip":"…",…} []`); they become normalised events
+(type ADMIN_LOGIN_FAILED → action login_failed, service magento). Other Monolog channels (Laravel, Symfony and
+Magento's own logs) are left to the application parsers and the plain fallback. The address is the message's `ip`
+key, which the extension fills from the connection; `x-forwarded-for-ip`, a header the client writes, is kept as
+a field only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ _LINE = re.compile(
     r"(DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|ALERT|EMERGENCY): ?(.*)$",
     re.S,
 )
-_TRAILER = re.compile(r"^(\{.*\}|\[.*\]) (\{.*\}|\[\])\s*$|^(\{.*\}|\[.*\])\s*$", re.S)
 _MAGENTO_ACTIONS = {
     "ADMIN_LOGIN_FAILED": ("login_failed", "authentication", "failure"),
     "CUSTOMER_LOGIN_FAILED": ("login_failed", "authentication", "failure"),
@@ -30,15 +29,15 @@ _MAGENTO_ACTIONS = {
 
 
 class MonologParser:
-    """Monolog's default line format; the CrowdSec Magento events are normalised."""
+    """Monolog's line format, `crowdsec-events` channel only."""
 
     name = "monolog"
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
-        if len(text) < 25 or text[0] != "[" or not text[1:5].isdigit():
+        if len(text) < 25 or text[0] != "[" or not text[1:5].isdigit() or "] crowdsec-events." not in text[:60]:
             return None
         m = _LINE.match(text)
-        if m is None:
+        if m is None or m[2] != "crowdsec-events":
             return None
         ev: dict[str, Any] = {"format": "monolog", "ts": parse_iso(m[1].replace(" ", "T", 1), received_at),
                               "app": m[2], "message": m[4].strip()}
@@ -47,8 +46,7 @@ class MonologParser:
             ev["severity"] = sev
         fields: dict[str, Any] = {"channel": m[2], "level": m[3]}
         ev["fields"] = fields
-        if m[2] == "crowdsec-events":
-            self._crowdsec_event(m[4].strip(), ev, fields)
+        self._crowdsec_event(m[4].strip(), ev, fields)
         return ev
 
     def _crowdsec_event(self, msg: str, ev: dict[str, Any], fields: dict[str, Any]) -> None:

@@ -23,8 +23,9 @@ def split_request(request: str, fields: dict[str, Any]) -> None:
     """`METHOD target HTTP/x` into method, path and protocol (as access.py does); anything else is kept whole."""
     method, sp, rest = request.partition(" ")
     if sp:
-        path, sp2, protocol = rest.rpartition(" ")
-        if not sp2 or not protocol.startswith("HTTP/"):
+        path, sp2, proto = rest.rpartition(" ")
+        protocol: str | None = proto
+        if not sp2 or not proto.startswith("HTTP/"):
             path, protocol = rest, None
         fields["method"] = method
         fields["path"] = path

@@ -214,9 +214,11 @@ def parse_apache_error(text: str, received_at: datetime) -> dict[str, Any] | Non
 
 
 # --- LiteSpeed / OpenLiteSpeed -------------------------------------------------------------------------------
+# Only lines about a connection (`[ADDR:PORT-…#vhost]` after the pid): the server's other lines share a header
+# shape with too many applications to claim them.
 _LSWS_HEAD = re.compile(
     r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? \[([A-Z]+)\] \[(\d+)\] "
-    r"(?:\[([0-9A-Fa-f:.]{2,45}):(\d+)[-:#][^\]]{0,200}\] )?"
+    r"\[([0-9A-Fa-f:.]{2,45}):(\d+)[-:#][^\]]{0,200}\] "
 )
 _LSWS_ADMIN_FAIL = re.compile(r"(?:\[STDERR\] )?\[WebAdmin Console\] Failed Login Attempt - username:(\S{0,256})")
 _LSWS_AUTH_FAIL = re.compile(r"User '(.{0,256}?)' failed to authenticate\.?$")

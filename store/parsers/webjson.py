@@ -1,6 +1,6 @@
 """JSON access logs of web servers and proxies: Caddy (its access logger and the Coraza WAF handler), Traefik
-(`accessLog.format: json`), Cloudflare (Logpush HTTP requests) and platforms that forward a web server's syslog line inside a JSON envelope (Upsun /
-Platform.sh: `{"message": "frontend.0 nginx: <access line>", …}`).
+(`accessLog.format: json`), Cloudflare (Logpush HTTP requests) and platforms that forward a web server's syslog
+line inside a JSON envelope (Upsun / Platform.sh: `{"message": "frontend.0 nginx: <access line>", …}`).
 
 Each shape is recognised by keys its software always writes, checked on the raw text before decoding, so other
 JSON lines cost one substring test and fall through to the generic JSON parser. The client address is the key the
@@ -19,8 +19,8 @@ from typing import Any
 from store.parsers.access import AccessLogParser
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
 from store.parsers.jsonl import MAX_DEPTH, too_deep
-from store.parsers.weberror import nginx_syslog_message
 from store.parsers.webcommon import set_status
+from store.parsers.weberror import nginx_syslog_message
 
 _CORAZA_CLIENT = re.compile(r'\[client "([0-9A-Fa-f:.]{2,45})"\] Coraza: (Warning|Access denied)')
 _CORAZA_FIELD = {k: re.compile(r'\[' + k + r' "((?:[^"\\]|\\.){0,2000})"\]') for k in ("id", "msg", "uri", "severity")}
@@ -43,7 +43,8 @@ def _caddy(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         ev["ts"] = epoch_to_utc(ts)
     elif isinstance(ts, str):
         ev["ts"] = parse_iso(ts, received_at)
-    req = obj.get("request") if isinstance(obj.get("request"), dict) else {}
+    got = obj.get("request")
+    req: dict[str, Any] = got if isinstance(got, dict) else {}
     fields: dict[str, Any] = {"logger": obj.get("logger")}
     ip = ip_or_none(req.get("client_ip") if isinstance(req.get("client_ip"), str) else None) or ip_or_none(
         req.get("remote_ip") if isinstance(req.get("remote_ip"), str) else None)
