@@ -22,6 +22,10 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("--train", metavar="DIR", help="hdfs: training directory (one *.log + anomaly_label.csv)")
     p.add_argument("--test", metavar="DIR", help="hdfs: test directory (same layout)")
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
+    # crowdsec-hub's options (--family, --case, --show-missed) clash with no other dataset's.
+    from detectors.eval import add_dataset_arguments
+
+    add_dataset_arguments("crowdsec-hub", p)
     p.set_defaults(handler=_cmd_eval)
 
     from playbooks.cli import register as register_playbooks
