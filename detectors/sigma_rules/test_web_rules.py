@@ -209,3 +209,14 @@ def test_product_and_admin_probes():
         ["/phpmyadmin/", "/pma/", "/adminer.php", "/manager/html", "/administrator/"])]
     assert _entities(run_rules(admin), "web.admin_probing") == {"src_ip=10.0.0.5"}
     assert not by_rule(run_rules(admin[:4]), "web.admin_probing")
+
+
+def test_inclusion_wrappers_and_sql_probes_are_attack_patterns():
+    lines = [_access("198.51.100.20", "/index.php?page=php://filter/convert.base64-encode/resource=index", 200),
+             _access("198.51.100.21", "/item?id=1%20union%20all%20select%20null%2Cnull%2Cnull--", 500),
+             _access("198.51.100.22", "/?q=1%27%20and%20pg_sleep%285%29--", 200)]
+    assert _entities(run_rules(lines), "web.attack_pattern") == {
+        "src_ip=198.51.100.20", "src_ip=198.51.100.21", "src_ip=198.51.100.22"}
+    ordinary = [_access("10.0.0.30", "/search?q=null+pointer+exception", 200),
+                _access("10.0.0.31", "/docs/file-formats.html", 200)]
+    assert not by_rule(run_rules(ordinary), "web.attack_pattern")
