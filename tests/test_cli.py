@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -65,19 +67,30 @@ def test_query_says_clearly_when_the_engine_holds_the_store(tmp_path: Path) -> N
     db = tmp_path / "demo.duckdb"
     eng = subprocess.Popen([*vigil_cmd(), "demo", "--headless", "--db", str(db)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
+    assert eng.stdout is not None and eng.stderr is not None
+    output: list[str] = []
+    errors: list[str] = []
+    # Both pipes drained by threads; the engine loads its rules after creating the store file, so the test
+    # waits for the status line (stderr, every 10 s off a terminal) to report stored events: a condition, not a
+    # fixed sleep that a slow rule load on a busy machine could outlast.
+    readers = [threading.Thread(target=lambda f=f, out=out: out.extend(iter(f.readline, "")), daemon=True)
+               for f, out in ((eng.stdout, output), (eng.stderr, errors))]
+    for t in readers:
+        t.start()
     try:
-        deadline = time.monotonic() + 60
-        while not db.exists() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while not any(re.search(r"\bevents=[1-9]", ln) for ln in list(errors)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1.0)
         out = run("query", "--db", str(db), "SELECT count(*) FROM events")
         assert out.returncode == 3
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and "another Vigil process" in lines[0], out.stderr
     finally:
         eng.send_signal(signal.SIGTERM)
-        _, err = eng.communicate(timeout=60)
-    assert eng.returncode == 0, err
+        eng.wait(timeout=60)
+        for t in readers:
+            t.join(timeout=10)
+    assert eng.returncode == 0, "".join(errors)
     n = run("query", "--db", str(db), "--format", "csv", "SELECT count(*) FROM events")
     assert int(n.stdout.splitlines()[-1]) > 0
 

@@ -18,6 +18,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from detectors.eval.common import EvalResult, datasets_root, require
 from store.schema import severity_rank
@@ -41,7 +42,7 @@ class CaseResult:
     false: set[str] = field(default_factory=set)
 
 
-def score_case(case_dir: Path, label: dict) -> CaseResult:
+def score_case(case_dir: Path, label: dict, ruleset: Any = None) -> CaseResult:
     from detectors.replay import replay
     from detectors.scorer import Scorer, ScorerConfig
 
@@ -51,7 +52,7 @@ def score_case(case_dir: Path, label: dict) -> CaseResult:
         path = case_dir / name
         if path.exists():
             lines.extend(path.read_bytes().splitlines())
-    scorer = Scorer(ScorerConfig(novelty_warmup_events=10**12))
+    scorer = Scorer(ScorerConfig(novelty_warmup_events=10**12), ruleset=ruleset)
     out = replay(lines, scorer, source=f"file:{case_dir / (label.get('log_files') or ['log'])[0]}",
                  keep_batches=False)
     seen = {a for line in lines for a in _addresses(line.decode("utf-8", "replace"))}
@@ -94,6 +95,10 @@ def run(args: argparse.Namespace) -> list[EvalResult]:
     labels = [json.loads(line) for line in (root / "labels.jsonl").read_text().splitlines() if line.strip()]
     families = set(getattr(args, "family", None) or [])
     cases = set(getattr(args, "case", None) or [])
+    from detectors.rules.ruleset import default_rule_dirs, load_rules
+
+    # One load of the shipped rules for every case (each case still gets a fresh scorer and rule state).
+    ruleset = load_rules(default_rule_dirs())
     results: list[CaseResult] = []
     for label in labels:
         if not label.get("expect_alerts") or not any(a.get("sources") for a in label["expect_alerts"]):
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> list[EvalResult]:
             continue
         if cases and label["case"] not in cases:
             continue
-        results.append(score_case(root / "cases" / label["case"], label))
+        results.append(score_case(root / "cases" / label["case"], label, ruleset))
     by_family: dict[str, list[CaseResult]] = defaultdict(list)
     for r in results:
         by_family[r.family].append(r)

@@ -13,11 +13,16 @@ from store.parsers.dblog import DatabaseLogParser
 from store.parsers.eve import EveParser
 from store.parsers.flow_csv import FlowCsvParser
 from store.parsers.ftplog import FtpLogParser
+from store.parsers.iis import IisParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.maillog import MailLogParser
+from store.parsers.monolog import MonologParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
 from store.parsers.voiplog import VoipLogParser
+from store.parsers.weberror import WebErrorParser
+from store.parsers.webjson import WebJsonParser
+from store.parsers.webproxy import WebProxyParser
 from store.parsers.zeek import ZeekParser
 
 
@@ -36,6 +41,11 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "applog": AppLogParser,
     "syslog": SyslogParser,
     "access": AccessLogParser,
+    "weberror": WebErrorParser,
+    "webproxy": WebProxyParser,
+    "iis": IisParser,
+    "webjson": WebJsonParser,
+    "monolog": MonologParser,
     "json": lambda: JsonLinesParser("json"),
     "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
@@ -60,6 +70,9 @@ ALIASES: dict[str, str] = {
     "mongodb": "dblog", "couchdb": "dblog", "proftpd": "ftplog", "vsftpd": "ftplog", "sftpgo": "ftplog",
     "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
     "zimbra": "maillog",
+    "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
+    "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
+    "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
 }
 ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "ipfix": "flowcsv", "mms": "flowcsv"})
 # Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
@@ -67,8 +80,10 @@ ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "i
 # the lenient syslog header would misread (SQL Server's ERRORLOG, PostgreSQL's `%t:%r:` prefix, .NET's
 # `… -05:00 [WRN]`) as syslog lines with nonsense program names. Service log files (FTP, VoIP, mail) come before
 # generic JSON and plain text; the generic key=value parser comes late, so a specific key=value parser wins.
-DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "ftplog", "voiplog", "maillog", "json", "cefleef",
-                            "logfmt", "plain"]
+# Web formats sit right after the access log: each answers None at its first character or key test for other
+# lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
+DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "weberror", "webproxy", "iis", "webjson", "monolog",
+                            "ftplog", "voiplog", "maillog", "json", "cefleef", "logfmt", "plain"]
 # Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
 DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 
