@@ -180,6 +180,13 @@ def _nginx_mail(m: re.Match[str], received_at: datetime) -> dict[str, Any] | Non
     return ev
 
 
+def nginx_mail_line(text: str, received_at: datetime) -> dict[str, Any] | None:
+    """An nginx error-log line about the mail proxy, or None (the web error reader asks this first: under the
+    chain's move-to-front either reader may see the line first, and the mail proxy's lines are mail events)."""
+    m = _NGINX.match(text)
+    return _nginx_mail(m, received_at) if m else None
+
+
 def _proto(server: str) -> dict[str, Any]:
     port = server.rsplit(":", 1)[-1]
     return {"protocol": _MAIL_PORTS.get(port), "server": server}
@@ -221,8 +228,7 @@ class MailLogParser:
             return None
         sep = text[4]
         if sep == "/":
-            m = _NGINX.match(text)
-            return _nginx_mail(m, received_at) if m else None
+            return nginx_mail_line(text, received_at)
         if sep != "-":
             return None
         if text[10] == "T":

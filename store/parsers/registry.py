@@ -82,8 +82,8 @@ ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "i
 # generic JSON and plain text; the generic key=value parser comes late, so a specific key=value parser wins.
 # Web formats sit right after the access log: each answers None at its first character or key test for other
 # lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
-DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "weberror", "webproxy", "iis", "webjson", "monolog",
-                            "ftplog", "voiplog", "maillog", "json", "cefleef", "logfmt", "plain"]
+DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "maillog", "weberror", "webproxy", "iis", "webjson",
+                            "monolog", "ftplog", "voiplog", "json", "cefleef", "logfmt", "plain"]
 # Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
 DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from store.parsers.common import MONTHS, ip_or_none, level_severity, port_or_none, to_utc
+from store.parsers.maillog import nginx_mail_line
 from store.parsers.webcommon import split_request
 
 _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a receive time that only says "naive times are UTC"
@@ -111,6 +112,9 @@ def parse_nginx_error(text: str, received_at: datetime) -> dict[str, Any] | None
     m = _NGINX_HEAD.match(text)
     if m is None:
         return None
+    mail = nginx_mail_line(text, received_at)
+    if mail is not None:
+        return mail
     ts = _dt(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]), 0, received_at)
     ev: dict[str, Any] = {"format": "nginx-error", "app": "nginx", "service": "nginx", "ts": ts,
                           "pid": int(m[8]) if len(m[8]) < 19 else None,
