@@ -178,8 +178,10 @@ def _stop_on_signals() -> threading.Event:
 
 def format_status(engine: Any, *, plain: bool = False) -> str:
     """One status line; `plain` (logs, not a terminal) writes numbers without separators, as key=value."""
+    from app.ui.status_bar import source_health  # no Textual import: plain functions over the status dicts
+
     st = engine.status()
-    healthy = sum(1 for s in st.sources if not s.get("error") and not s.get("last_error"))
+    healthy = source_health(list(st.sources))[0]
     lag = f"{st.detect_lag_events:,} behind, {st.detect_lag_s:.1f} s" if st.detect_lag_events else "caught up"
     if plain:
         line = (f"events={st.events_total} ev/s={st.events_per_s:.0f} sources={healthy}/{len(st.sources)} "

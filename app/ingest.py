@@ -104,11 +104,14 @@ def open_lines(name: str) -> tuple[BinaryIO, BinaryIO, str]:
     raw.seek(0)
     for magic, kind in _MAGIC:
         if head.startswith(magic):
-            opener: Callable[[BinaryIO], BinaryIO] = {
-                "gzip": lambda f: gzip.GzipFile(fileobj=f), "bzip2": bz2.BZ2File,  # type: ignore[dict-item]
-                "xz": lzma.LZMAFile,  # type: ignore[dict-item]
-            }[kind]
-            return opener(raw), raw, kind
+            stream: Any
+            if kind == "gzip":
+                stream = gzip.GzipFile(fileobj=raw)
+            elif kind == "bzip2":
+                stream = bz2.BZ2File(raw)
+            else:
+                stream = lzma.LZMAFile(raw)  # noqa: SIM115 - closed by the caller
+            return stream, raw, kind
     return raw, raw, ""
 
 

@@ -86,10 +86,15 @@ def frozen_status() -> EngineStatus:
     )
 
 
-def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, **kw: Any) -> VigilApp:
+def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, *, table: str = "alerts",
+             **kw: Any) -> VigilApp:
+    """The console on `engine`. It opens on the alert list unless `table="incidents"` (the real default): most
+    tests here write alerts directly, without the detection consumer that folds them into incidents."""
     kw.setdefault("frozen_status", frozen_status())
     kw.setdefault("state_file", StateFile(tmp_path / "state" / "console.json"))
-    return VigilApp(config or Config(), engine=engine, live=False, **kw)
+    cfg = config or Config()
+    cfg.ui.table = table
+    return VigilApp(cfg, engine=engine, live=False, **kw)
 
 
 async def settle(app: VigilApp, pilot: Any, rounds: int = 3) -> None:
