@@ -383,7 +383,10 @@ class Engine:
         if self.detection is not None:
             if not self.detection.wait_caught_up(max(0.1, deadline - time.monotonic())):
                 return False
-            # Incidents are written after the alerts they fold (from the detection consumer's hook).
+            # The consumer hands committed alerts on (outbox, incidents, responses) before it goes idle; incidents
+            # are then written through the writer after the alerts they fold.
+            if not self.detection.idle.wait(max(0.1, deadline - time.monotonic())):
+                return False
             return self.writer.flush(timeout=max(0.1, deadline - time.monotonic()))
         return True
 

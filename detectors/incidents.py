@@ -175,13 +175,20 @@ def story_of(steps: Iterable[Step]) -> list[str]:
                 _rank(ordered[j][0]) < _rank(ordered[j - 1][0]):
             ordered[j - 1], ordered[j] = ordered[j], ordered[j - 1]
             j -= 1
-    out = []
-    for _stage, (_first, amount, phrase, user) in ordered:
-        text = phrase.replace("{n}", f"{amount:,}").replace("{user}", user or "an account")
-        if amount == 1 and "{n}" in phrase:
-            text = text.replace("s ", " ", 1) if text.endswith("s") is False else text[:-1]
-        out.append(text)
-    return out
+    return [render_phrase(phrase, amount, user) for _stage, (_first, amount, phrase, user) in ordered]
+
+
+def render_phrase(phrase: str, amount: int, user: str | None = None) -> str:
+    """A stored step phrase with its number and account filled in ("{n} failed passwords" → "1 failed password")."""
+    text = phrase.replace("{n}", f"{amount:,}").replace("{user}", user or "an account")
+    if amount == 1 and "{n}" in phrase:
+        words = text.split(" ")
+        for i, w in enumerate(words[1:], 1):  # the counted noun is the first plural after the number
+            if w.endswith("s") and len(w) > 2:
+                words[i] = w[:-1]
+                break
+        text = " ".join(words)
+    return text
 
 
 def techniques_from_tags(tags: Iterable[str]) -> list[str]:
@@ -542,8 +549,10 @@ class IncidentBook:
         incident_row = (s.incident_id, s.entity, s.first_seen, s.last_seen, s.severity, s.status, s.alert_count,
                         s.event_count, s.story, list(s.techniques), s.response, s.lead_alert_id, list(s.alert_ids),
                         sorted(inc.keys), list(s.hosts), datetime.now(UTC))
-        step_rows = [(st.alert_id, inc.incident_id, st.stage, st.phrase, st.amount, st.first_seen, st.last_seen,
-                      st.severity, st.status, st.rule_id, st.detector, st.event_count) for st in inc.steps.values()]
+        step_rows = [(st.alert_id, inc.incident_id, st.stage,
+                      st.phrase.replace("{user}", st.user) if st.user else st.phrase, st.amount, st.first_seen,
+                      st.last_seen, st.severity, st.status, st.rule_id, st.detector, st.event_count)
+                     for st in inc.steps.values()]
         return incident_row, step_rows
 
     def _write(self, incidents: Sequence[Incident]) -> None:

@@ -27,6 +27,7 @@ from app.ui.queries import (
 )
 from app.ui.text import clean
 from app.ui.themes import severity_style
+from detectors.incidents import render_phrase
 
 
 class DetailLoaded(Message):
@@ -67,7 +68,8 @@ def render_incident(detail: IncidentDetail, theme: str) -> Text:
         t.append(f" #{a['alert_id']:<6}", style="dim")
         t.append(f"{asev[:4].upper():<5}", style=severity_style(theme, asev))
         t.append(f"{fmt_time(a.get('first_seen'), True)} ")
-        t.append(clean(a.get("phrase") or a.get("title"), 120))
+        step = render_phrase(a["phrase"], int(a.get("amount") or 0)) if a.get("phrase") else a.get("title")
+        t.append(clean(step, 120))
         t.append(f"  ({clean(a.get('rule_id') or '-', 60)}, {a.get('count') or 0:,} events, {clean(a.get('status'))})",
                  style="dim")
         t.append("\n")

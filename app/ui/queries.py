@@ -108,7 +108,8 @@ def incident_detail(cur: duckdb.DuckDBPyConnection, incident_id: int, *, context
         return None
     inc = rows[0]
     alerts = _dicts(cur, "SELECT a.alert_id, a.severity, a.status, a.title, a.entity, a.count, a.first_seen, "
-                         "a.last_seen, a.rule_id, ia.phrase FROM incident_alerts ia JOIN alerts a USING (alert_id) "
+                         "a.last_seen, a.rule_id, ia.phrase, ia.amount FROM incident_alerts ia JOIN alerts a "
+                         "USING (alert_id) "
                          "WHERE ia.incident_id = ? ORDER BY a.first_seen, a.alert_id", [incident_id])
     lead = alert_detail(cur, int(inc["lead_alert_id"]), evidence_limit=8, context=context) \
         if inc.get("lead_alert_id") else None
