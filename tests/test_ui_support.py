@@ -111,3 +111,21 @@ async def drain(app: VigilApp, pilot: Any) -> None:
     if worker is not None:
         await worker.wait()
     await settle(app, pilot)
+
+
+def fold_incidents(engine: Engine, alert_ids: list[int]) -> None:
+    """Hand alerts written by `add_alert` to the engine's incident book, as the detection consumer does with what
+    it commits (the book reads their evidence from the store and writes incidents through the writer)."""
+    from detectors.alerts import AlertUpdate
+
+    cols = [c for c in AlertUpdate.UPSERT_COLUMNS]
+    rows = engine.store.cursor().execute(
+        f"SELECT {', '.join(cols)}, status FROM alerts WHERE alert_id IN (SELECT unnest(?)) ORDER BY alert_id",
+        [alert_ids]).fetchall()
+    updates = []
+    for r in rows:
+        d = dict(zip([*cols, "status"], r, strict=True))
+        d["event_ids"] = list(d["event_ids"] or [])
+        updates.append(AlertUpdate(**d, new_event_ids=list(d["event_ids"]), new_count=d["count"]))
+    engine.incidents.on_alerts(updates)
+    engine.writer.flush(30)

@@ -216,8 +216,8 @@ def event_detail(cur: duckdb.DuckDBPyConnection, event_id: int, neighbours: int 
     template = None
     if ev.get("template_id") is not None:
         try:
-            got = cur.execute("SELECT template FROM templates WHERE template_id = ?", [ev["template_id"]]).fetchone()
-            template = got[0] if got else None
+            got = cur.execute("SELECT template FROM templates WHERE template_id = ?", [ev["template_id"]]).fetchall()
+            template = got[0][0] if got else None
         except duckdb.CatalogException:
             pass
     cols = ", ".join(f'"{c}"' for c in EVENT_LIST_COLUMNS)
