@@ -157,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, StoreError):
             print(f"vigil: {exc}", file=sys.stderr)
             return EXIT_ERROR
+        if isinstance(exc, BrokenPipeError):  # `vigil … | head`: the reader left; nothing to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
         if isinstance(exc, OSError):  # a path the user gave that cannot be read or written: say which, no traceback
             where = f": {exc.filename}" if exc.filename else ""
             print(f"vigil: {exc.strerror or exc}{where}", file=sys.stderr)
