@@ -186,7 +186,12 @@ class Engine:
 
     # -- incidents ----------------------------------------------------------------------------------------------
     def _rule_tags(self, rule_id: str) -> list[str]:
-        rule = self.ruleset.by_id(rule_id) if self.ruleset is not None else None
+        if self.ruleset is None:  # alerts folded without a scorer here (another site's, a test's): load the rules
+            from detectors.rules.ruleset import default_rule_dirs, load_rules
+
+            cfg = self.config.detectors
+            self.ruleset = load_rules([*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)], cfg.disabled_rules)
+        rule = self.ruleset.by_id(rule_id)
         return list(rule.tags) if rule is not None else []
 
     def _response_of_incident(self, decision: Any) -> None:

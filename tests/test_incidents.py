@@ -126,3 +126,27 @@ def test_parameters_read_as_key_value_with_durations() -> None:
     assert format_params({"ip": A, "duration": 3600}) == f"ip={A} duration=1h"
     assert format_params({"user": "bob smith", "duration": "5400"}) == 'user="bob smith" duration=1h30m'
     assert human_duration(90) == "1m30s"
+
+
+def test_a_critical_alert_gets_containment_offline_not_only_notifications(tmp_path: Path) -> None:
+    """Issue #14 defect 4: the notify playbooks (which critical alerts add, and which rank first) took every
+    offline slot, so the most serious alert offered only notifications, all rejected as not configured."""
+    from playbooks.chat import PlaybookSession
+    from playbooks.routing import route_alert
+    from tests.playbook_support import ATTACKER, bruteforce_alert, make_config, open_db
+
+    con, db = open_db(tmp_path / "c.duckdb")
+    session = PlaybookSession(make_config(tmp_path), db)
+    try:
+        for aid, sev in ((1, "high"), (2, "critical")):
+            bruteforce_alert(con, aid, sev, first_event=aid * 100)
+        high, critical = (route_alert(session.load_alert(a), session.catalog, session.validator, session.config)
+                          for a in (1, 2))
+        kinds = {o.playbook_id: session.catalog.get(o.playbook_id).kind for o in critical.proposals}
+        contain = [o for o in critical.proposals if kinds[o.playbook_id] == "containment"]
+        assert contain and contain[0].params.get("ip") == ATTACKER
+        assert {o.playbook_id for o in high.proposals if o.accepted} <= {o.playbook_id for o in contain}
+        assert any(kinds[o.playbook_id] == "notify" for o in critical.proposals)  # still told, as well
+    finally:
+        session.close()
+        con.close()
