@@ -32,7 +32,10 @@ def suggest(catalog: Catalog, alert: AlertContext, limit: int = 3) -> list[Model
     first) never take the places of containment, so the most serious alert still gets a block offline."""
     out: list[ModelProposal] = []
     per_kind: dict[str, int] = {}
-    for pb in sorted(catalog.playbooks.values(), key=lambda p: (p.suggest.priority if p.suggest else 999, p.id)):
+    # Acting on the attacker is proposed before telling someone about it (notifiers rank first among themselves).
+    ranked = sorted(catalog.playbooks.values(),
+                    key=lambda p: (p.kind == "notify", p.suggest.priority if p.suggest else 999, p.id))
+    for pb in ranked:
         if not _matches(pb, alert):
             continue
         kind = "notify" if pb.kind == "notify" else "act"

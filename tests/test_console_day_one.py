@@ -302,3 +302,88 @@ async def test_the_console_fits_80x24_with_the_incident_detail_open(engine, tmp_
         body = str(screen.detail.query_one("#detail-body").render())
         assert body.splitlines()[0].startswith(" HIGH  203.0.113.11: ")
         assert getpass.getuser()  # the console ran as a real user (status changes name them)
+
+
+async def test_sql_errors_read_as_lines_not_escapes(engine, tmp_path):
+    from app.ui.sql_screen import SqlDone
+
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("semicolon")
+        await settle(app, pilot)
+        app.screen.query_one(Input).value = "SELECT no_such_column FROM events"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "no_such_column" in str(app.screen.query_one("#sql-status").render())
+        # DuckDB messages can span lines (the query, a caret under the fault): lines, never a literal `\x0a`.
+        app.screen.post_message(SqlDone(None, 'Binder Error: column "x" not found\n\nLINE 1: SELECT x\n       ^'))
+        await settle(app, pilot)
+        shown = str(app.screen.query_one("#sql-status").render())
+        assert shown.splitlines()[:2] == [' Binder Error: column "x" not found', " LINE 1: SELECT x"]
+        assert "\\x0a" not in shown
+
+
+async def test_the_approval_modal_shows_the_dry_run_argv_before_the_approve_button(engine, tmp_path):
+    from textual.widgets import Button
+
+    from app.ui.approval import ApprovalScreen
+    from app.ui.chat import ChatPanel, ProposalCard
+
+    engine.writer.call(lambda con: con.execute("UPDATE events SET outcome = 'failure'")).result(30)
+    add_alert(engine, 1, severity="high", event_ids=[1, 2, 3, 4, 5])
+    engine.writer.call(lambda con: con.execute("UPDATE alerts SET category = 'authentication'")).result(30)
+    app = make_app(engine, tmp_path, offline_config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await drain(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        panel = app.screen.query_one(ChatPanel)
+        await pilot.press(*"block it?", "enter")
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if not panel.busy and panel.query(ProposalCard):
+                break
+        card = next(c for c in panel.query(ProposalCard) if c.outcome.accepted)
+        assert "ip=203.0.113.7 duration=1h" in str(card.query(".card-title").first().render())  # not a dict
+        card.query_one(".review", Button).press()
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ApprovalScreen):
+                break
+        modal = app.screen
+        assert isinstance(modal, ApprovalScreen)
+        await settle(app, pilot)
+        argv, approve = modal.query_one("#approval-argv"), modal.query_one("#approve")
+        assert "203.0.113.7" in str(argv.render())
+        assert argv.region.height >= 1 and argv.region.bottom <= approve.region.y  # on screen, above the button
+        assert approve.region.bottom <= 24
+
+
+def test_review_notices_name_only_proposals_that_passed_validation(tmp_path):
+    from app.engine import Outbox
+    from app.responses import ResponseDesk
+    from playbooks.chat import PlaybookSession
+    from playbooks.routing import route_alert
+    from tests.playbook_support import ATTACKER, bruteforce_alert, make_config, open_db
+
+    con, db = open_db(tmp_path / "n.duckdb")
+    # The attacker's address is on the management list: every block is refused; the rest may pass.
+    session = PlaybookSession(make_config(tmp_path, management_nets=[f"{ATTACKER}/32"]), db)
+    outbox = Outbox()
+    desk = ResponseDesk(session, outbox)
+    try:
+        bruteforce_alert(con, 1, "high")
+        decision = route_alert(session.load_alert(1), session.catalog, session.validator, session.config)
+        rejected = {o.playbook_id for o in decision.proposals if not o.accepted}
+        accepted = {o.playbook_id for o in decision.proposals if o.accepted}
+        assert "block_ip_nft" in rejected
+        desk._decided(decision)
+        _rows, notices = outbox.drain()
+        assert len(notices) == 1 and notices[0].startswith("review: alert #1 (high)")
+        named = set(notices[0].split("proposed ", 1)[1].split(", ")) if "proposed " in notices[0] else set()
+        assert named == accepted and not named & rejected
+    finally:
+        desk.stop()
+        con.close()

@@ -235,13 +235,7 @@ class ChatPanel(Vertical):
             self.query_one("#chat-answer", Static).update(multiline(self._answer))
         elif ev.kind == "proposal" and ev.outcome is not None:
             card = ProposalCard(ev.outcome)
-            cards = self.query_one("#chat-cards", Vertical)
-            # What can be approved comes first; rejected candidates (a notifier not configured) go below it.
-            first_rejected = next((c for c in cards.query(ProposalCard) if not c.outcome.accepted), None)
-            if ev.outcome.accepted and first_rejected is not None:
-                cards.mount(card, before=first_rejected)
-            else:
-                cards.mount(card)
+            self.query_one("#chat-cards", Vertical).mount(card)
             self.call_after_refresh(card.scroll_visible, animate=False)  # the new proposal is on screen
             self.post_message(self.ProposalReady(ev.outcome))
         elif ev.kind == "done":
