@@ -100,7 +100,7 @@ def test_a_question_typed_into_the_chat_appears_there_and_changes_no_alert(tmp_p
     try:
         _wait_for(session, lambda s: ALERT_ROW.search(s) is not None, 60)
         subprocess.run(["tmux", "send-keys", "-t", session, "g", "p"], check=True)
-        _wait_for(session, lambda s: "Ask about the selected incident" in s, 15)
+        _wait_for(session, lambda s: "Ask about the" in s, 15)
         subprocess.run(["tmux", "send-keys", "-t", session, "-l", question], check=True)
         _wait_for(session, lambda s: question in s, 10)
         subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
