@@ -44,7 +44,10 @@ INCIDENT_MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
-EVIDENCE_READ_CAP = 200  # evidence ids read per alert to find its address and users
+EVIDENCE_READ_CAP = 50  # latest evidence ids read per new alert to find its address and users
+GROWTH_READ_CAP = 20  # evidence ids read per update of a known alert whose step counts accounts
+MAX_OPEN = 20_000  # incidents kept in memory; beyond it the stalest are forgotten (they stay in the store)
+USER_STAGES = frozenset({"spray", "unknown_users", "login", "sudo", "su"})  # steps whose phrase names accounts
 SESSION_LOOKUPS = 5000  # evidence events per batch whose address is taken from their connection's other lines
 SESSION_SPAN = 500  # how many event ids back a connection's earlier line is looked for
 USERS_CAP = 1000  # distinct accounts remembered per step (the story's "spraying N users")
@@ -124,7 +127,19 @@ _STAGE_ORDER = ("failures", "cut_off", "unknown_users", "spray", "web_scan", "we
                 "su", "sudo", "account")
 
 
+_STAGE_CACHE: dict[tuple[str | None, str, str | None], tuple[str, str]] = {}
+
+
 def stage_of(rule_id: str | None, detector: str, title: str | None) -> tuple[str, str]:
+    key = (rule_id, detector, title)
+    found = _STAGE_CACHE.get(key)
+    if found is None:
+        found = _STAGE_CACHE[key] = _stage_of(rule_id, detector, title) if len(_STAGE_CACHE) < 10_000 else \
+            _stage_of(rule_id, detector, title)
+    return found
+
+
+def _stage_of(rule_id: str | None, detector: str, title: str | None) -> tuple[str, str]:
     rid = rule_id or ""
     for prefix, stage, phrase in _STAGES:
         if rid.startswith(prefix):
@@ -214,6 +229,7 @@ class Incident:
     techniques: set[str] = field(default_factory=set)
     response: str | None = None
     response_rank: int = -1  # severity rank of the alert whose proposal is shown
+    changed_steps: set[int] = field(default_factory=set)  # steps not yet written
 
     @property
     def severity(self) -> str:
@@ -279,8 +295,11 @@ class IncidentBook:
         self._of_alert: dict[int, int] = {}
         self._next_id = 1
         self._horizon: datetime | None = None  # newest event time seen: what "open" is measured against
-        self._dirty: dict[int, Incident] = {}
+        # Rows waiting for the writer: incident id → (incident row, alert id → step row); the latest wins.
+        self._queued: dict[int, tuple[tuple[Any, ...], dict[int, tuple[Any, ...]]]] = {}
+        self._queue_lock = threading.Lock()
         self._write_queued = False
+        self._techniques: dict[str, frozenset[str]] = {}
         self.errors = 0
         self.last_error: str | None = None
 
@@ -348,8 +367,13 @@ class IncidentBook:
             placed = {u.alert_id for u in updates if u.alert_id in self._of_alert}
         owners: dict[int, list[int]] = {}
         for u in updates:
-            ids = u.event_ids if u.alert_id not in placed else (getattr(u, "new_event_ids", None) or [])
-            for eid in list(ids)[-EVIDENCE_READ_CAP:]:
+            if u.alert_id not in placed:
+                ids = list(u.event_ids)[-EVIDENCE_READ_CAP:]
+            elif stage_of(u.rule_id, str(u.detector or ""), u.title)[0] in USER_STAGES:
+                ids = list(getattr(u, "new_event_ids", None) or [])[-GROWTH_READ_CAP:]
+            else:
+                continue  # a known alert that grew: its address and story step are settled
+            for eid in ids:
                 owners.setdefault(int(eid), []).append(u.alert_id)
         unplaced = [u.alert_id for u in updates if u.alert_id not in placed]
         cur = self.store.cursor()
@@ -405,7 +429,7 @@ class IncidentBook:
             if inc is None:  # an alert of an incident no longer open grew: re-open it from the store
                 inc = self._reopen(iid)
             if inc is not None:
-                self._update_step(inc, u, None)
+                self._update_step(inc, u, facts)
                 return inc
         facts = facts or _Facts((), frozenset(), (), frozenset())
         single_ip = facts.addresses[0] if len(facts.addresses) == 1 else None
@@ -467,13 +491,18 @@ class IncidentBook:
             amount = max(len(users), old.amount if old else 0) or amount
         if stage in ("sudo", "su") and user and str(u.entity or "") != f"user={user}":
             phrase = phrase + f" by {user}" if "{user}" not in phrase else phrase
+        inc.changed_steps.add(u.alert_id)
         inc.steps[u.alert_id] = Step(u.alert_id, stage, phrase, amount, first, last, str(u.severity or "low"),
                                      str(getattr(u, "status", None) or (old.status if old else "new")),
                                      str(u.rule_id or ""), str(u.detector or ""), int(u.count or 0), user, users)
         inc.first_seen = min(inc.first_seen, first)
         inc.last_seen = max(inc.last_seen, last)
         if u.rule_id:
-            inc.techniques |= set(techniques_from_tags(self.techniques_of(str(u.rule_id))))
+            rid = str(u.rule_id)
+            techs = self._techniques.get(rid)
+            if techs is None:
+                techs = self._techniques[rid] = frozenset(techniques_from_tags(self.techniques_of(rid)))
+            inc.techniques |= techs
 
     def _reopen(self, iid: int) -> Incident | None:
         cur = self.store.cursor()
@@ -496,10 +525,13 @@ class IncidentBook:
         return inc
 
     def _evict_idle(self) -> None:
-        """Forget incidents idle for more than a window (event time); they stay in the store."""
-        if self._horizon is None or len(self._incidents) < 64:
+        """Bound memory: beyond MAX_OPEN incidents, forget the stalest half (event time); they stay in the store,
+        and an alert of theirs that grows re-opens its incident from there. Whether an incident is still open to
+        new alerts is decided by the window at placement, not by being in memory."""
+        if len(self._incidents) <= MAX_OPEN:
             return
-        stale = [i for i, inc in self._incidents.items() if self._horizon - inc.last_seen > self.window]
+        by_age = sorted(self._incidents.values(), key=lambda inc: inc.last_seen)
+        stale = [inc.incident_id for inc in by_age[: len(by_age) // 2]]
         for iid in stale:
             inc = self._incidents.pop(iid)
             for k in inc.keys:
@@ -535,6 +567,7 @@ class IncidentBook:
                 inc = self._incidents.get(iid) if iid is not None else None
                 if inc is not None and int(aid) in inc.steps:
                     inc.steps[int(aid)].status = status
+                    inc.changed_steps.add(int(aid))
                     touched[inc.incident_id] = inc
             summaries = [inc.summary() for inc in touched.values()]
             rows = [self._rows(inc) for inc in touched.values()]
@@ -544,28 +577,33 @@ class IncidentBook:
         return summaries
 
     # -- out ----------------------------------------------------------------------------------------------------
-    def _rows(self, inc: Incident) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-        s = inc.summary()
+    def _rows(self, inc: Incident, s: IncidentSummary | None = None) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+        s = s or inc.summary()
         incident_row = (s.incident_id, s.entity, s.first_seen, s.last_seen, s.severity, s.status, s.alert_count,
                         s.event_count, s.story, list(s.techniques), s.response, s.lead_alert_id, list(s.alert_ids),
                         sorted(inc.keys), list(s.hosts), datetime.now(UTC))
+        changed, inc.changed_steps = inc.changed_steps, set()
         step_rows = [(st.alert_id, inc.incident_id, st.stage,
                       st.phrase.replace("{user}", st.user) if st.user else st.phrase, st.amount, st.first_seen,
                       st.last_seen, st.severity, st.status, st.rule_id, st.detector, st.event_count)
-                     for st in inc.steps.values()]
+                     for aid, st in inc.steps.items() if aid in changed]
         return incident_row, step_rows
 
     def _write(self, incidents: Sequence[Incident]) -> None:
-        """Mark dirty and hand the console their summaries now; the rows are written by one writer call that
-        takes every incident dirty by the time it runs (a burst of alerts costs one transaction, not hundreds)."""
+        """Hand the console their summaries now and queue their rows; one writer call writes every row queued by
+        the time it runs (a burst of alerts costs one transaction), without waiting for the grouping lock."""
         with self._lock:
-            for inc in incidents:
-                self._dirty[inc.incident_id] = inc
             summaries = [inc.summary() for inc in incidents]
+            rows = [self._rows(inc, summary) for inc, summary in zip(incidents, summaries, strict=True)]
+        with self._queue_lock:
+            for incident_row, step_rows in rows:
+                _, steps = self._queued.get(incident_row[0], (incident_row, {}))
+                steps.update((r[0], r) for r in step_rows)
+                self._queued[incident_row[0]] = (incident_row, steps)
             submit = not self._write_queued
             self._write_queued = True
         if submit:
-            fut = self.writer.call(self._flush_dirty)
+            fut = self.writer.call(self._flush_queued)
             fut.add_done_callback(self._written)
         for cb in self.on_change:
             try:
@@ -573,13 +611,12 @@ class IncidentBook:
             except Exception:
                 log.exception("incident consumer failed")
 
-    def _flush_dirty(self, con: Any) -> int:
-        with self._lock:
-            dirty, self._dirty = list(self._dirty.values()), {}
+    def _flush_queued(self, con: Any) -> int:
+        with self._queue_lock:
+            queued, self._queued = self._queued, {}
             self._write_queued = False
-            rows = [self._rows(inc) for inc in dirty]
-        _upsert_many(con, rows)
-        return len(rows)
+        _upsert_many(con, [(row, list(steps.values())) for row, steps in queued.values()])
+        return len(queued)
 
     def _written(self, fut: Any) -> None:
         exc = fut.exception()
