@@ -289,6 +289,7 @@ class Engine:
     def start(self) -> Engine:
         self.writer.start()
         self.pipeline.start()
+        self.incidents.start()
         if self.detection is not None:
             self.detection.start()
         if self.responses is not None:
@@ -320,6 +321,7 @@ class Engine:
         self.pipeline.stop()
         if self.detection is not None:
             self.detection.stop()
+        self.incidents.stop()  # folds what detection handed over, before the writer stops
         if self.responses is not None:
             self.responses.stop()
         if self.models is not None:
@@ -391,6 +393,8 @@ class Engine:
             # The consumer hands committed alerts on (outbox, incidents, responses) before it goes idle; incidents
             # are then written through the writer after the alerts they fold.
             if not self.detection.idle.wait(max(0.1, deadline - time.monotonic())):
+                return False
+            if not self.incidents.wait_idle(max(0.1, deadline - time.monotonic())):
                 return False
             return self.writer.flush(timeout=max(0.1, deadline - time.monotonic()))
         return True

@@ -11,14 +11,18 @@ per-address alerts) joins the open incident of the address it cites most, adding
 incident when none is open: two attackers are never merged through a shared host or target. An incident, once
 made, is never merged into another: its id stays stable for the analyst.
 
-Computed on the scorer's thread from the alerts it has just committed (the detection consumer's `on_alerts`);
-written through the store's single writer; handed to the console as typed `IncidentSummary` rows.
+Fed with the alerts the scorer has just committed (the detection consumer's `on_alerts`), folded on a thread of
+its own so detection never waits for it; written through the store's single writer; handed to the console as
+typed `IncidentSummary` rows.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,9 +49,8 @@ INCIDENT_MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 EVIDENCE_READ_CAP = 50  # latest evidence ids read per new alert to find its address and users
-GROWTH_READ_CAP = 20  # evidence ids read per update of a known alert whose step counts accounts
 MAX_OPEN = 20_000  # incidents kept in memory; beyond it the stalest are forgotten (they stay in the store)
-USER_STAGES = frozenset({"spray", "unknown_users", "login", "sudo", "su"})  # steps whose phrase names accounts
+_DISTINCT = re.compile(r"(\d+)\+? distinct")
 SESSION_LOOKUPS = 5000  # evidence events per batch whose address is taken from their connection's other lines
 SESSION_SPAN = 500  # how many event ids back a connection's earlier line is looked for
 USERS_CAP = 1000  # distinct accounts remembered per step (the story's "spraying N users")
@@ -278,8 +281,9 @@ TechniquesOf = Callable[[str], Iterable[str]]
 
 
 class IncidentBook:
-    """Folds committed alerts into incidents. `on_alerts` runs on the scorer thread; `on_decision` on the playbook
-    router's; `set_status` on the writer's. One lock guards the state they share."""
+    """Folds committed alerts into incidents on its own thread (`start`); `on_alerts` only hands them over from the
+    scorer's thread, `on_decision` comes from the playbook router's, `set_status` from the writer's. One lock guards
+    the state they share."""
 
     def __init__(self, store: Any, writer: Any, *, window: timedelta = timedelta(hours=1),
                  techniques_of: TechniquesOf | None = None,
@@ -300,6 +304,9 @@ class IncidentBook:
         self._queue_lock = threading.Lock()
         self._write_queued = False
         self._techniques: dict[str, frozenset[str]] = {}
+        self._inbox: queue.Queue[list[Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._decisions: dict[int, tuple[str, str]] = {}  # alert id → (severity, response) awaiting placement
         self.errors = 0
         self.last_error: str | None = None
 
@@ -334,8 +341,65 @@ class IncidentBook:
         return len(self._incidents)
 
     # -- alerts in ----------------------------------------------------------------------------------------------
+    def start(self) -> IncidentBook:
+        """Fold on a thread of its own: the detection consumer only hands alerts over (it never waits for this)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="vigil-incidents", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Fold what was handed over, then end the thread (call before the writer stops)."""
+        if self._thread is not None:
+            self._inbox.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once everything handed over so far is folded and its rows queued to the writer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._inbox.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
     def on_alerts(self, updates: Sequence[Any]) -> None:
-        """The detection consumer's hook: alerts as just committed (AlertUpdate). Never raises."""
+        """The detection consumer's hook: alerts as just committed (AlertUpdate). Never blocks, never raises.
+        Without a started thread (tests, tools) it folds at once."""
+        if self._thread is None:
+            self._fold_and_write(list(updates))
+        else:
+            self._inbox.put(list(updates))
+
+    def _run(self) -> None:
+        while True:
+            item = self._inbox.get()
+            batch: list[Any] = []
+            stop = item is None
+            taken = 1
+            if item is not None:
+                batch.extend(item)
+            while not stop:  # a burst of batches is folded as one
+                try:
+                    more = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                taken += 1
+                if more is None:
+                    stop = True
+                else:
+                    batch.extend(more)
+            try:
+                if batch:
+                    self._fold_and_write(batch)
+            finally:
+                for _ in range(taken):
+                    self._inbox.task_done()
+            if stop:
+                return
+
+    def _fold_and_write(self, updates: list[Any]) -> None:
         try:
             changed = self.fold(updates)
         except Exception as exc:  # incidents are a view on alerts: a failure here must not stop detection
@@ -344,6 +408,10 @@ class IncidentBook:
             return
         if changed:
             self._write(changed)
+        pending = [(aid, d) for aid, d in list(self._decisions.items()) if aid in self._of_alert]
+        for aid, (severity, response) in pending:  # decisions that arrived before their alert was placed
+            self._decisions.pop(aid, None)
+            self.on_decision(aid, severity, response)
 
     def fold(self, updates: Sequence[Any]) -> list[Incident]:
         if not updates:
@@ -367,13 +435,9 @@ class IncidentBook:
             placed = {u.alert_id for u in updates if u.alert_id in self._of_alert}
         owners: dict[int, list[int]] = {}
         for u in updates:
-            if u.alert_id not in placed:
-                ids = list(u.event_ids)[-EVIDENCE_READ_CAP:]
-            elif stage_of(u.rule_id, str(u.detector or ""), u.title)[0] in USER_STAGES:
-                ids = list(getattr(u, "new_event_ids", None) or [])[-GROWTH_READ_CAP:]
-            else:
-                continue  # a known alert that grew: its address and story step are settled
-            for eid in ids:
+            if u.alert_id in placed:
+                continue  # a known alert that grew: its address and story step are settled (counts come with it)
+            for eid in u.event_ids[-EVIDENCE_READ_CAP:]:
                 owners.setdefault(int(eid), []).append(u.alert_id)
         unplaced = [u.alert_id for u in updates if u.alert_id not in placed]
         cur = self.store.cursor()
@@ -488,7 +552,9 @@ class IncidentBook:
             if stage in ("sudo", "su") and facts.users and not user:
                 user = sorted(facts.users)[0]
         if stage in ("spray", "unknown_users"):
-            amount = max(len(users), old.amount if old else 0) or amount
+            # A value_count rule says how many distinct accounts it counted ("… 8 distinct user …").
+            said = _DISTINCT.search(str(getattr(u, "why", "") or ""))
+            amount = max(int(said.group(1)) if said else 0, len(users), old.amount if old else 0) or amount
         if stage in ("sudo", "su") and user and str(u.entity or "") != f"user={user}":
             phrase = phrase + f" by {user}" if "{user}" not in phrase else phrase
         inc.changed_steps.add(u.alert_id)
@@ -552,7 +618,11 @@ class IncidentBook:
             return
         with self._lock:
             iid = self._of_alert.get(alert_id)
-            inc = self._incidents.get(iid) if iid is not None else None
+            if iid is None:  # not folded yet (the router can be quicker): applied once it is
+                if len(self._decisions) < 10_000:
+                    self._decisions[alert_id] = (severity, response)
+                return
+            inc = self._incidents.get(iid)
             if inc is None or severity_rank(severity) <= inc.response_rank and inc.response:
                 return
             inc.response, inc.response_rank = response, severity_rank(severity)

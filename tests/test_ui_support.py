@@ -128,4 +128,5 @@ def fold_incidents(engine: Engine, alert_ids: list[int]) -> None:
         d["event_ids"] = list(d["event_ids"] or [])
         updates.append(AlertUpdate(**d, new_event_ids=list(d["event_ids"]), new_count=d["count"]))
     engine.incidents.on_alerts(updates)
+    assert engine.incidents.wait_idle(30)
     engine.writer.flush(30)
