@@ -34,11 +34,22 @@ config: $XDG_CONFIG_HOME/vigil/config.toml (see README); data: $XDG_DATA_HOME/vi
 """
 
 
-def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, *, db: bool = True,
+                db_default: str = "$XDG_DATA_HOME/vigil/vigil.duckdb") -> None:
     p.add_argument("--config", metavar="PATH", help="config file (default: $XDG_CONFIG_HOME/vigil/config.toml)")
     if db:
-        p.add_argument("--db", metavar="PATH", help="DuckDB store (default: $XDG_DATA_HOME/vigil/vigil.duckdb)")
+        p.add_argument("--db", metavar="PATH", help=f"DuckDB store (default: {db_default})")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("vigil")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"vigil {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the engine on configured/given sources (console unless --headless)")
@@ -65,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="headless and not on a terminal: one status line this often (default 10)")
 
     p = sub.add_parser("demo", help="the console on a generated scenario (SSH brute force, web scan, …)")
-    _add_common(p)
+    _add_common(p, db_default="$XDG_DATA_HOME/vigil/demo.duckdb, emptied at every start; a --db you give is kept")
     p.add_argument("--headless", action="store_true", help="no console: print a live status line")
     p.add_argument("--rate", type=float, default=200.0, help="background lines per second (default 200)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until ctrl+c)")
@@ -148,6 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, StoreError):
             print(f"vigil: {exc}", file=sys.stderr)
             return EXIT_ERROR
+        if isinstance(exc, BrokenPipeError):  # `vigil … | head`: the reader left; nothing to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
+        if isinstance(exc, OSError):  # a path the user gave that cannot be read or written: say which, no traceback
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"vigil: {exc.strerror or exc}{where}", file=sys.stderr)
+            return EXIT_ERROR
         raise
 
 
@@ -165,8 +185,10 @@ def _stop_on_signals() -> threading.Event:
 
 def format_status(engine: Any, *, plain: bool = False) -> str:
     """One status line; `plain` (logs, not a terminal) writes numbers without separators, as key=value."""
+    from app.ui.status_bar import source_health  # no Textual import: plain functions over the status dicts
+
     st = engine.status()
-    healthy = sum(1 for s in st.sources if not s.get("error") and not s.get("last_error"))
+    healthy = source_health(list(st.sources))[0]
     lag = f"{st.detect_lag_events:,} behind, {st.detect_lag_s:.1f} s" if st.detect_lag_events else "caught up"
     if plain:
         line = (f"events={st.events_total} ev/s={st.events_per_s:.0f} sources={healthy}/{len(st.sources)} "

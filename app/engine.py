@@ -36,6 +36,7 @@ import pyarrow as pa
 from app.config import Config
 from app.storage import open_store
 from detectors.alerts import AlertSummary, AlertUpdate
+from detectors.incidents import IncidentBook, IncidentSummary
 from store.db import Store
 from store.event_ids import EventIdAllocator
 from store.pipeline import Enricher, IngestPipeline
@@ -51,6 +52,7 @@ class Outbox:
 
     def __init__(self, maxlen: int = 20000) -> None:
         self._alerts: collections.OrderedDict[int, AlertSummary] = collections.OrderedDict()
+        self._incidents: collections.OrderedDict[int, IncidentSummary] = collections.OrderedDict()
         self._maxlen = maxlen
         self._notices: collections.deque[str] = collections.deque(maxlen=200)
         self._lock = threading.Lock()
@@ -64,6 +66,21 @@ class Outbox:
             while len(self._alerts) > self._maxlen:
                 self._alerts.popitem(last=False)
                 self.dropped += 1
+
+    def put_incidents(self, incidents: Sequence[IncidentSummary]) -> None:
+        with self._lock:
+            for inc in incidents:
+                self._incidents.pop(inc.incident_id, None)
+                self._incidents[inc.incident_id] = inc
+            while len(self._incidents) > self._maxlen:
+                self._incidents.popitem(last=False)
+                self.dropped += 1
+
+    def drain_incidents(self) -> list[IncidentSummary]:
+        with self._lock:
+            out = list(self._incidents.values())
+            self._incidents.clear()
+        return out
 
     def notice(self, text: str) -> None:
         with self._lock:
@@ -147,6 +164,12 @@ class Engine:
             enrichers.append(self.forwarder.enricher)
             self.writer.on_commit.append(self.forwarder.wake)
         self.pipeline = IngestPipeline(self.writer, ids=self.ids, enrichers=enrichers)
+        self.ruleset: Any = None
+        # Incidents fold the committed alerts of one attacker into one row (detectors.incidents).
+        self.incidents = IncidentBook(self.store, self.writer,
+                                      window=timedelta(seconds=max(1, config.detectors.incident_window_s)),
+                                      techniques_of=self._rule_tags, on_change=[self.outbox.put_incidents])
+        self.incidents.load(self.store.cursor())
         if config.detectors.enabled:
             self._build_detection()
         self.responses: Any = None
@@ -162,7 +185,32 @@ class Engine:
             self.playbook_session = PlaybookSession(pb_cfg, PlaybookDb.via_writer(self.writer, self.store),
                                                     catalog=catalog)
             self.responses = ResponseDesk(self.playbook_session, self.outbox)
+            self.responses.decided.append(self._response_of_incident)
+            self.responses.label_of = self._incident_label
             self.detection.on_alerts.append(self.responses.on_alerts)
+
+    # -- incidents ----------------------------------------------------------------------------------------------
+    def _rule_tags(self, rule_id: str) -> list[str]:
+        if self.ruleset is None:  # alerts folded without a scorer here (another site's, a test's): load the rules
+            from detectors.rules.ruleset import default_rule_dirs, load_rules
+
+            cfg = self.config.detectors
+            self.ruleset = load_rules([*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)], cfg.disabled_rules)
+        rule = self.ruleset.by_id(rule_id)
+        return list(rule.tags) if rule is not None else []
+
+    def _response_of_incident(self, decision: Any) -> None:
+        """The router's first accepted proposal for an alert becomes its incident's one response."""
+        from playbooks.param_text import format_params
+
+        accepted = next((p for p in decision.proposals if getattr(p, "accepted", False) and p.playbook_id), None)
+        if accepted is not None:
+            self.incidents.on_decision(decision.alert_id, decision.severity,
+                                       f"{accepted.playbook_id} {format_params(accepted.params)}".strip())
+
+    def _incident_label(self, alert_id: int) -> str:
+        iid = self.incidents.incident_of(alert_id)
+        return f"incident #{iid} (alert #{alert_id})" if iid is not None else f"alert #{alert_id}"
 
     # -- detection ----------------------------------------------------------------------------------------------
     def _template_miner(self) -> Any:
@@ -206,7 +254,7 @@ class Engine:
         rule_dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)]
         from app.rules_cli import disabled_ids
 
-        ruleset = load_rules(rule_dirs, disabled_ids(cfg.disabled_rules))
+        ruleset = self.ruleset = load_rules(rule_dirs, disabled_ids(cfg.disabled_rules))
         for path, reason in ruleset.problems:
             self.outbox.notice(f"Sigma rule not loaded: {path}: {reason}")
             log.warning("Sigma rule not loaded: %s: %s", path, reason)
@@ -227,7 +275,7 @@ class Engine:
         self.scorer = Scorer(scorer_cfg, models=self.models, ruleset=ruleset)
         self.scorer.resume(self.store.cursor())
         self.detection = DetectionConsumer(self.scorer, self.store, self.writer, self.ids,
-                                           on_alerts=[self._to_outbox])
+                                           on_alerts=[self._to_outbox, self.incidents.on_alerts])
 
     def _to_outbox(self, written: list[AlertUpdate]) -> None:
         self.outbox.put_alerts([u.summary_row() for u in written])
@@ -267,6 +315,7 @@ class Engine:
     def start(self) -> Engine:
         self.writer.start()
         self.pipeline.start()
+        self.incidents.start()
         if self.detection is not None:
             self.detection.start()
         if self.responses is not None:
@@ -298,6 +347,7 @@ class Engine:
         self.pipeline.stop()
         if self.detection is not None:
             self.detection.stop()
+        self.incidents.stop()  # folds what detection handed over, before the writer stops
         if self.responses is not None:
             self.responses.stop()
         if self.models is not None:
@@ -364,7 +414,15 @@ class Engine:
         if not self.writer.flush(timeout=max(0.1, deadline - time.monotonic())):
             return False
         if self.detection is not None:
-            return bool(self.detection.wait_caught_up(max(0.1, deadline - time.monotonic())))
+            if not self.detection.wait_caught_up(max(0.1, deadline - time.monotonic())):
+                return False
+            # The consumer hands committed alerts on (outbox, incidents, responses) before it goes idle; incidents
+            # are then written through the writer after the alerts they fold.
+            if not self.detection.idle.wait(max(0.1, deadline - time.monotonic())):
+                return False
+            if not self.incidents.wait_idle(max(0.1, deadline - time.monotonic())):
+                return False
+            return self.writer.flush(timeout=max(0.1, deadline - time.monotonic()))
         return True
 
 

@@ -37,6 +37,10 @@ class ResponseDesk:
         if executor is None:
             raise RuntimeError("playbook session has no executor (no store)")
         self.expiry = ExpiryScheduler(executor)
+        # Called with each routing decision (the engine's incident book keeps the proposal as the incident's
+        # response); `label_of(alert_id)` names what a notice is about (the incident, when there is one).
+        self.decided: list[Any] = []
+        self.label_of: Any = lambda alert_id: f"alert #{alert_id}"
         self.escalations = 0
         self.reviews = 0
         self.held = 0
@@ -62,15 +66,22 @@ class ResponseDesk:
             self.router.submit(fresh)
 
     def _decided(self, decision: Any) -> None:
+        for cb in self.decided:
+            try:
+                cb(decision)
+            except Exception:
+                log.exception("a routing decision consumer failed")
         if decision.escalation:
             self.escalations += 1
             self._outbox.notice(f"ESCALATION: {decision.escalation}")
             log.warning("escalation: %s", decision.escalation)
         elif decision.action == "review":
             self.reviews += 1
-            names = ", ".join(p.playbook_id for p in decision.proposals if getattr(p, "playbook_id", None))
-            self._outbox.notice(f"review: alert #{decision.alert_id} ({decision.severity})"
-                                + (f" — proposed {names}" if names else ""))
+            # Only what passed validation is a proposal; rejected candidates are not news for the analyst.
+            names = ", ".join(p.playbook_id for p in decision.proposals
+                              if getattr(p, "playbook_id", None) and getattr(p, "accepted", False))
+            self._outbox.notice(f"review: {self.label_of(decision.alert_id)} ({decision.severity})"
+                                + (f" — proposed {names}" if names else " — no playbook applies"))
         if decision.held:
             self._say_held(decision.alert_id, decision.held)
 

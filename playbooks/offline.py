@@ -26,10 +26,20 @@ def _matches(pb: Playbook, alert: AlertContext) -> bool:
 
 
 def suggest(catalog: Catalog, alert: AlertContext, limit: int = 3) -> list[ModelProposal]:
-    """Proposals in priority order; a playbook whose parameters cannot be filled from evidence is skipped."""
+    """Proposals in priority order; a playbook whose parameters cannot be filled from evidence is skipped.
+
+    `limit` counts each kind of response on its own: notifications (which critical alerts add, and which rank
+    first) never take the places of containment, so the most serious alert still gets a block offline."""
     out: list[ModelProposal] = []
-    for pb in sorted(catalog.playbooks.values(), key=lambda p: (p.suggest.priority if p.suggest else 999, p.id)):
+    per_kind: dict[str, int] = {}
+    # Acting on the attacker is proposed before telling someone about it (notifiers rank first among themselves).
+    ranked = sorted(catalog.playbooks.values(),
+                    key=lambda p: (p.kind == "notify", p.suggest.priority if p.suggest else 999, p.id))
+    for pb in ranked:
         if not _matches(pb, alert):
+            continue
+        kind = "notify" if pb.kind == "notify" else "act"
+        if per_kind.get(kind, 0) >= limit:
             continue
         assert pb.suggest is not None
         params: dict[str, Any] = {}
@@ -44,8 +54,7 @@ def suggest(catalog: Catalog, alert: AlertContext, limit: int = 3) -> list[Model
         # The latest rows: a sequence alert's deciding event (the login that succeeded) comes last.
         out.append(ModelProposal(decision="propose_playbook", playbook=PlaybookChoice(playbook_id=pb.id,
                                  params=params), rationale=rationale, evidence_ids=alert.event_ids[-20:]))
-        if len(out) >= limit:
-            break
+        per_kind[kind] = per_kind.get(kind, 0) + 1
     return out
 
 

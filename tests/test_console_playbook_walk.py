@@ -69,6 +69,7 @@ async def test_select_ask_approve_execute_audit_in_the_full_console(console) -> 
         await until(pilot, lambda: bool(panel.query(ProposalCard)) and not panel.busy)
         card = panel.query_one(ProposalCard)
         assert card.outcome.accepted and card.outcome.playbook_id == "block_ip_hosts_deny"
+        await settle(app, pilot)  # the new card is scrolled into view before it is clicked
         await pilot.click(f"#review-{card.outcome.proposal_id}")
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         modal = app.screen

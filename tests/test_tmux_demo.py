@@ -45,6 +45,7 @@ def _start_demo(tmp_path: Path, width: int = 100, height: int = 30) -> tuple[str
     env = {
         "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_STATE_HOME": str(tmp_path / "state"), "TERM": "xterm-256color",
+        "OLLAMA_HOST": "http://127.0.0.1:9",  # nothing listens: the chat answers offline, whatever runs here
     }
     exports = " ".join(f"{k}='{v}'" for k, v in env.items())
     shell = f"cd '{ROOT}' && {exports} {' '.join(cmd)} demo; echo $? > '{exit_file}'; sleep 30"
@@ -61,6 +62,13 @@ def test_demo_in_tmux_shows_alert_opens_detail_and_quits_cleanly(tmp_path):
         subprocess.run(["tmux", "send-keys", "-t", session, "Up"], check=True)
         _wait_for(session, lambda s: "PAUSED" in s, 10)
         subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        # The default list is incidents: Enter shows the incident (its response, techniques, its alerts) ...
+        incident = _wait_for(session, lambda s: "incident #" in s and "alerts (" in s, 15)
+        assert "response " in incident and "ATT&CK " in incident
+        # ... and the alert list is one key away, with the alert detail (why, evidence) on Enter.
+        subprocess.run(["tmux", "send-keys", "-t", session, "v"], check=True)
+        _wait_for(session, lambda s: "VIGIL   alerts" in s, 10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Up", "Enter"], check=True)
         detail = _wait_for(session, lambda s: "evidence (" in s and "why " in s, 15)
         assert "entity " in detail
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
@@ -73,6 +81,39 @@ def test_demo_in_tmux_shows_alert_opens_detail_and_quits_cleanly(tmp_path):
         assert state.exists() and oct(state.stat().st_mode & 0o777) == "0o600"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+
+
+def _statuses(tmp_path: Path) -> list[str]:
+    db = tmp_path / "data" / "vigil" / "demo.duckdb"
+    vigil = ROOT / ".venv" / "bin" / "vigil"
+    cmd = [str(vigil)] if vigil.exists() else [sys.executable, "-m", "app"]
+    out = subprocess.run([*cmd, "query", "--db", str(db), "--format", "csv",
+                          "SELECT status FROM alerts ORDER BY alert_id"], capture_output=True, text=True, check=True)
+    return out.stdout.split()[1:]
+
+
+def test_a_question_typed_into_the_chat_appears_there_and_changes_no_alert(tmp_path):
+    """Issue #14 defect 1 in the real binary: `p` puts the cursor in the chat; a question full of the table's keys
+    (a, r, f, i, s, ?) is shown where it was typed, sent with Enter, kept on screen above its answer."""
+    session, exit_file = _start_demo(tmp_path)
+    question = "are reefs safe? afraid i resolve fast"
+    try:
+        _wait_for(session, lambda s: ALERT_ROW.search(s) is not None, 60)
+        subprocess.run(["tmux", "send-keys", "-t", session, "g", "p"], check=True)
+        _wait_for(session, lambda s: "Ask about the" in s, 15)
+        subprocess.run(["tmux", "send-keys", "-t", session, "-l", question], check=True)
+        _wait_for(session, lambda s: "afraid i resolve fast" in s, 10)  # the input may scroll its start away
+        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        _wait_for(session, lambda s: "you: are reefs safe?" in s, 15)  # the sent question stays on screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not exit_file.exists():
+            time.sleep(0.2)
+        assert exit_file.exists() and exit_file.read_text().strip() == "0", _capture(session)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+    statuses = _statuses(tmp_path)
+    assert statuses and set(statuses) == {"new"}, statuses
 
 
 def test_dropped_terminal_saves_the_view_and_releases_the_store(tmp_path):

@@ -36,7 +36,10 @@ def source_health(sources: list[dict[str, Any]]) -> tuple[int, int, int]:
     """(healthy, total, drops) over engine.status().sources, whatever their kind."""
     healthy = drops = 0
     for s in sources:
-        if not (s.get("error") or s.get("last_error") or s.get("state") == "error" or s.get("running") is False):
+        # A file source is only as healthy as its files: an unreadable watch path is an error of one of them.
+        files_bad = any(f.get("state") == "error" or f.get("last_error") for f in s.get("files") or [])
+        if not (s.get("error") or s.get("last_error") or s.get("watch_error") or s.get("state") == "error"
+                or s.get("running") is False or files_bad):
             healthy += 1
         try:
             drops += int(s.get("drops") or 0)
