@@ -476,11 +476,17 @@ class IncidentBook:
         ids = [eid for eid, _host, _pid in rows[:SESSION_LOOKUPS]]
         if not ids:
             return {}
+        # One ASOF join over the id range (not a lookup per event): the latest earlier line of the same host and
+        # process that has an address, no more than SESSION_SPAN ids back.
         found = cur.execute(
-            "SELECT e.event_id, (SELECT p.src_ip FROM events p WHERE p.event_id BETWEEN e.event_id - ? AND e.event_id"
-            " AND p.host IS NOT DISTINCT FROM e.host AND p.pid = e.pid AND p.src_ip IS NOT NULL"
-            " ORDER BY p.event_id DESC LIMIT 1) FROM events e WHERE e.event_id IN (SELECT unnest(?::BIGINT[]))",
-            [SESSION_SPAN, ids]).fetchall()
+            "WITH want AS (SELECT event_id, coalesce(host, '') AS h, pid FROM events "
+            "              WHERE event_id IN (SELECT unnest($ids::BIGINT[]))), "
+            "     known AS (SELECT event_id AS pid_event, coalesce(host, '') AS h, pid, src_ip FROM events "
+            "               WHERE event_id BETWEEN $lo AND $hi AND src_ip IS NOT NULL AND pid IS NOT NULL) "
+            "SELECT want.event_id, known.src_ip FROM want ASOF JOIN known "
+            "  ON want.h = known.h AND want.pid = known.pid AND want.event_id >= known.pid_event "
+            "WHERE want.event_id - known.pid_event <= $span",
+            {"ids": ids, "lo": min(ids) - SESSION_SPAN, "hi": max(ids), "span": SESSION_SPAN}).fetchall()
         return {int(eid): str(ip) for eid, ip in found if ip}
 
     def _place(self, u: Any, facts: _Facts | None, known: int | None) -> Incident | None:

@@ -150,3 +150,20 @@ def test_a_critical_alert_gets_containment_offline_not_only_notifications(tmp_pa
     finally:
         session.close()
         con.close()
+
+
+def test_a_line_without_an_address_takes_its_connections(tmp_path: Path) -> None:
+    # sshd's "Disconnecting: Too many authentication failures" names no address: the connection's earlier line (same
+    # host, same process) does. Another process's line, or one too far back, lends nothing.
+    engine = run_engine(tmp_path / "v.duckdb", [
+        f"{stamp(T0)} jump1 sshd[4242]: Failed password for root from {A} port 40000 ssh2".encode(),
+        f"{stamp(T0)} jump1 sshd[5151]: Failed password for root from {B} port 40001 ssh2".encode(),
+        f"{stamp(T0)} jump1 sshd[4242]: Disconnecting: Too many authentication failures [preauth]".encode(),
+        f"{stamp(T0)} jump1 sshd[7777]: Disconnecting: Too many authentication failures [preauth]".encode(),
+    ])
+    try:
+        book = engine.incidents
+        found = book._session_addresses(engine.store.cursor(), [(3, "jump1", 4242), (4, "jump1", 7777)])
+        assert found == {3: A}
+    finally:
+        engine.stop()
