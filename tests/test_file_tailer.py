@@ -499,3 +499,27 @@ def test_status_reports_each_file(tmp_path: Path) -> None:
     assert entry["offset"] == entry["bytes"] == f.stat().st_size - len(b"pending")
     assert entry["size"] == f.stat().st_size and entry["lost_bytes"] == 0 and entry["last_error"] is None
     assert st["lines"] == 4 and st["lost_bytes"] == 0
+
+
+@pytest.mark.parametrize("content", [b"old-partial", b"old-line-1\n"])
+def test_same_size_rewrite_within_one_clock_tick_then_rotation_loses_nothing(tmp_path: Path, content: bytes) -> None:
+    """Found by the model test: a file rewritten in place to the same size within one mtime tick (file times
+    come from a coarse clock), then rotated. The rotated file must be read for what it holds now, not for the
+    stale bytes read before the rewrite."""
+    f, f1 = tmp_path / "app.log", tmp_path / "app.log.1"
+    log = CommitLog()
+    t = tailer([tmp_path / "app.log*"], log)
+    f.write_bytes(content)
+    passes(t, log)
+    before = f.stat()
+    new = content.replace(b"old", b"new")
+    with open(f, "r+b") as fh:
+        fh.truncate(0)
+        fh.write(new)
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tick of the file-time clock
+    os.rename(f, f1)
+    f.touch()
+    passes(t, log)
+    delivered = log.texts()
+    assert new.rstrip(b"\n") in delivered, f"the rewritten content was lost: {delivered}"
+    assert content.rstrip(b"\n") not in delivered or content.endswith(b"\n"), "stale bytes were delivered"
