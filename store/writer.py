@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from store.db import Store, StoreError
 from store.sources.base import FileCheckpoint
@@ -69,8 +70,12 @@ def insert_events(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None
     con.register("_vigil_batch", batch)
     try:
         con.execute("INSERT INTO events SELECT * FROM _vigil_batch")
-    finally:
-        con.unregister("_vigil_batch")
+    except BaseException:
+        # In an aborted transaction unregister fails too; that error must not hide the one that matters.
+        with contextlib.suppress(duckdb.Error):
+            con.unregister("_vigil_batch")
+        raise
+    con.unregister("_vigil_batch")
 
 
 def save_checkpoints(con: duckdb.DuckDBPyConnection, checkpoints: Sequence[FileCheckpoint]) -> None:
@@ -87,7 +92,11 @@ def save_checkpoints(con: duckdb.DuckDBPyConnection, checkpoints: Sequence[FileC
 
 class StoreWriter:
     """Owns `store.con`. Ops are applied in submission order; a failed commit is rolled back and retried, so
-    a full disk pauses ingestion (back-pressure) instead of losing or half-writing a batch."""
+    a full disk pauses ingestion (back-pressure) instead of losing or half-writing a batch.
+
+    A write of events that fails for good ends all writing: that batch and everything queued or offered after
+    it is refused, never committed (a later batch's file checkpoint would step over the lost lines, and a later
+    alert could cite them). Refused events are counted per source in `abandoned` and handed to `on_abandon`."""
 
     def __init__(self, store: Store, *, queue_size: int = 32, max_retries: int = 20) -> None:
         if store.read_only:
@@ -102,6 +111,9 @@ class StoreWriter:
         self.stats = WriterStats()
         self.coalesce_rows = 50_000
         self.on_commit: list[Callable[[pa.RecordBatch | None], None]] = []
+        self.on_abandon: list[Callable[[pa.RecordBatch], None]] = []
+        self.abandoned: dict[str, int] = {}  # source -> events accepted here but never committed
+        self._abandon_lock = threading.Lock()
 
     def start(self) -> StoreWriter:
         self._thread.start()
@@ -130,15 +142,23 @@ class StoreWriter:
         fut: Future[T] = Future()
         if urgent:
             if self._stop.is_set():
-                fut.set_exception(StoreError("the store writer is stopping; the write was not applied"))
+                fut.set_exception(self._refusal())
                 return fut
             self._urgent.append(_CallOp(fn, fut))
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(_WAKE)  # an idle writer wakes now; a busy one checks after its op
+            if self._fatal is not None:  # failed while we queued: the thread may have drained the lane already
+                self._fail_urgent()
             return fut
         if not self._put(_CallOp(fn, fut), timeout):
-            fut.set_exception(StoreError("the store writer is stopping; the write was not applied"))
+            fut.set_exception(self._refusal())
         return fut
+
+    def _refusal(self) -> StoreError:
+        if self._fatal is not None:
+            return StoreError(f"the store writer failed for good ({self.stats.last_error}); the write was not "
+                              "applied")
+        return StoreError("the store writer is stopping; the write was not applied")
 
     def _put(self, op: _EventsOp | _CallOp, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -169,7 +189,10 @@ class StoreWriter:
         held: _EventsOp | _CallOp | object | None = None
         op: _EventsOp | _CallOp | object | None
         while True:
-            while self._urgent:
+            if self._fatal is not None:
+                self._refuse_until_stopped(held)
+                return
+            while self._urgent and self._fatal is None:
                 self._apply_call(self._urgent.popleft())
             if held is not None:
                 op, held = held, None
@@ -184,8 +207,9 @@ class StoreWriter:
             if op is _WAKE:
                 continue
             if op is None or op is _STOP:
-                while self._urgent:
+                while self._urgent and self._fatal is None:
                     self._apply_call(self._urgent.popleft())
+                self._fail_urgent()
                 return
             if isinstance(op, _CallOp):
                 self._apply_call(op)
@@ -212,6 +236,23 @@ class StoreWriter:
                 group.append(nxt)
                 rows += nxt.batch.num_rows if nxt.batch is not None else 0
             self._apply_events(group)
+
+    def _refuse_until_stopped(self, held: object) -> None:
+        """After a fatal write: refuse every op, queued or still arriving, until stop() — never commit one."""
+        op = _WAKE if held is None else held
+        while True:
+            self._fail_urgent()
+            if op is None or op is _STOP:
+                return
+            if isinstance(op, _CallOp):
+                if op.future.set_running_or_notify_cancel():
+                    op.future.set_exception(self._refusal())
+            elif isinstance(op, _EventsOp):
+                self._abandon([op])
+            try:
+                op = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                op = _WAKE
 
     def _transaction(self, body: Callable[[], Any]) -> Any:
         attempt = 0
@@ -257,11 +298,14 @@ class StoreWriter:
             self._transaction(body)
         except Exception as exc:
             # Nothing was committed: for files the checkpoint did not advance either, so a restart re-reads
-            # exactly these lines. Make the failure loud rather than silently skipping data.
-            log.error("store write of %s rows failed for good: %s", sum(b.num_rows for b in batches), exc)
+            # exactly these lines — provided nothing later commits a checkpoint past them. So writing ends here.
+            log.error("store write of %s rows failed for good: %s; no further writes are applied",
+                      sum(b.num_rows for b in batches), exc)
             self.stats.last_error = f"events not stored: {exc}"
             self._fatal = exc
             self._stop.set()
+            self._abandon(ops)
+            self._fail_urgent()
             return
         now = time.monotonic()
         self.stats.commit_seconds += now - t0
@@ -289,9 +333,28 @@ class StoreWriter:
 
     def _fail_urgent(self) -> None:
         while self._urgent:
-            op = self._urgent.popleft()
+            try:
+                op = self._urgent.popleft()
+            except IndexError:  # a producer's _fail_urgent took it first
+                return
             if op.future.set_running_or_notify_cancel():
-                op.future.set_exception(StoreError("the store writer stopped; the write was not applied"))
+                op.future.set_exception(self._refusal() if self._fatal is not None else
+                                        StoreError("the store writer stopped; the write was not applied"))
+
+    def _abandon(self, ops: Sequence[_EventsOp]) -> None:
+        for o in ops:
+            if o.batch is None or not o.batch.num_rows:
+                continue
+            counts = pc.value_counts(o.batch.column("source")).to_pylist()
+            with self._abandon_lock:
+                for item in counts:
+                    key = str(item["values"])
+                    self.abandoned[key] = self.abandoned.get(key, 0) + int(item["counts"])
+            for cb in self.on_abandon:
+                try:
+                    cb(o.batch)
+                except Exception:
+                    log.exception("on_abandon callback failed")
 
     _fatal: BaseException | None = None
 
