@@ -63,6 +63,8 @@ class WriterStats:
     last_commit_lag_s: float = 0.0
     commit_seconds: float = 0.0
     retries: int = field(default=0)
+    callback_errors: int = 0  # on_commit listeners that raised (the commit itself stood)
+    last_callback_error: str | None = None
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
@@ -302,9 +304,9 @@ class StoreWriter:
             log.error("store write of %s rows failed for good: %s; no further writes are applied",
                       sum(b.num_rows for b in batches), exc)
             self.stats.last_error = f"events not stored: {exc}"
-            self._fatal = exc
+            self._fatal = exc  # from here every write is refused (producers check it before queueing)
+            self._abandon(ops)  # counted before anyone can see the writer stopped
             self._stop.set()
-            self._abandon(ops)
             self._fail_urgent()
             return
         now = time.monotonic()
@@ -317,8 +319,10 @@ class StoreWriter:
             for cb in self.on_commit:
                 try:
                     cb(o.batch)
-                except Exception:  # a listener's bug must not stop the writer
+                except Exception as exc:  # a listener's bug must not stop the writer; counted and shown
                     log.exception("on_commit callback failed")
+                    self.stats.callback_errors += 1
+                    self.stats.last_callback_error = f"{type(exc).__name__}: {exc}"[:500]
 
     def _apply_call(self, op: _CallOp) -> None:
         if not op.future.set_running_or_notify_cancel():

@@ -36,7 +36,8 @@ def test_medium_alert_that_grows_to_high_reaches_review(tmp_path: Path) -> None:
         cur = engine.store.cursor()
         try:
             rows = cur.execute("SELECT alert_id, record FROM audit_log WHERE kind = 'routed' AND alert_id IN "
-                               "(SELECT alert_id FROM alerts WHERE rule_id = 'auth.bruteforce') ORDER BY seq").fetchall()
+                               "(SELECT alert_id FROM alerts WHERE rule_id = 'auth.bruteforce') ORDER BY seq"
+                               ).fetchall()
         finally:
             cur.close()
         return [(int(a), json.loads(r)["data"]) for a, r in rows]

@@ -4,6 +4,7 @@ constraint on the events table refuses a line, as a corrupt or incompatible stor
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,3 +126,40 @@ def test_the_pipeline_counts_what_it_could_not_hand_over_per_source(tmp_path: Pa
         pipe.stop()
         writer.stop()
         store.close()
+
+
+def test_new_events_get_ids_past_a_scorer_checkpoint_that_stepped_over_abandoned_ids(tmp_path: Path) -> None:
+    """Ids of abandoned events are settled, so detection may step over them and commit a checkpoint beyond the
+    last stored event. The next run must number new events after that checkpoint, or they are never scored."""
+    from app.config import Config
+    from app.engine import Engine
+    from app.storage import open_store
+
+    db = tmp_path / "v.duckdb"
+    store = open_store(db)
+    store.con.execute("INSERT INTO events (event_id, received_at, source, raw) VALUES (10, now(), 'x', 'x')")
+    store.con.execute("UPDATE scorer_checkpoint SET last_event_id = 110 WHERE consumer = 'scorer'")
+    assert store.con.execute("SELECT last_event_id FROM scorer_checkpoint").fetchall() == [(110,)]
+    store.close()
+    log = tmp_path / "auth.log"
+    log.write_text("".join(f"Nov 21 07:00:{k:02d} web-01 sshd[2000]: Failed password for admin from "
+                           f"198.51.100.66 port {41000 + k} ssh2\n" for k in range(8)))
+    cfg = Config()
+    cfg.sources.watch = [str(log)]
+    cfg.sources.poll_interval = 0.2
+    engine = Engine(cfg, db_path=db, respond=False).start()
+    try:
+        deadline = time.monotonic() + 120
+        while engine.pipeline.stats.events < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.wait_idle(120)
+        cur = engine.store.cursor()
+        try:
+            ids = [r[0] for r in cur.execute("SELECT event_id FROM events WHERE source <> 'x'").fetchall()]
+            alerts = cur.execute("SELECT count(*) FROM alerts WHERE rule_id = 'auth.bruteforce'").fetchone()[0]
+        finally:
+            cur.close()
+    finally:
+        engine.stop()
+    assert len(ids) == 8 and min(ids) > 110, ids
+    assert alerts == 1, "events numbered below the scorer's checkpoint were never scored"

@@ -23,6 +23,7 @@ from app.ui.events_screen import EventsScreen
 from app.ui.help_screen import HelpScreen, describe_bindings
 from app.ui.main_screen import MainScreen
 from app.ui.messages import AlertsFetched, EngineFailed, EngineNotices, EngineReady, StatusUpdated
+from app.ui.problems_screen import ProblemsScreen
 from app.ui.queries import EventFilter
 from app.ui.sources_screen import SourcesScreen
 from app.ui.sql_screen import SqlScreen
@@ -47,6 +48,8 @@ class VigilApp(App[int]):
         Binding("colon,semicolon", "view('sql')", "SQL", id="app.sql"),
         Binding("i", "view('timeline')", "Timeline", show=False, id="app.timeline"),
         Binding("s", "view('sources')", "Sources", show=False, id="app.sources"),
+        Binding("exclamation_mark", "problems", "Problems", show=False, id="app.problems",
+                tooltip="what the engine did not do: counts and last errors"),
     ]
 
     def __init__(
@@ -125,7 +128,7 @@ class VigilApp(App[int]):
 
         ids: set[str] = set()
         for cls in (VigilApp, MainScreen, AlertTable, EventsScreen, FilterList, SqlScreen, TimelineScreen,
-                    SourcesScreen, HelpScreen, LinesView):
+                    SourcesScreen, HelpScreen, LinesView, ProblemsScreen):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)
@@ -182,6 +185,8 @@ class VigilApp(App[int]):
         if not self._main_alive():
             return
         self.main_screen.status_bar.show(message.status, message.rates)
+        if isinstance(self.screen, ProblemsScreen):
+            self.screen.show(list(getattr(message.status, "problems", None) or []))
         sources = self.views.get("sources")
         if isinstance(sources, SourcesScreen):
             sources.show_status(message.status)
@@ -228,6 +233,12 @@ class VigilApp(App[int]):
         self.remember(view=name)
         self.refresh_bindings()
 
+    def action_problems(self) -> None:
+        if isinstance(self.screen, ProblemsScreen):
+            return
+        status = self.main_screen.status_bar.status
+        self.push_screen(ProblemsScreen(list(getattr(status, "problems", None) or [])))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -253,6 +264,7 @@ class VigilApp(App[int]):
             yield SystemCommand("Chat: toggle panel", "the chat / playbooks panel", screen.action_toggle_chat)
         for name in THEMES:
             yield SystemCommand(f"Theme: {name}", "switch the colour theme", lambda n=name: setattr(self, "theme", n))
+        yield SystemCommand("Problems", "what the engine did not do, with the last errors", self.action_problems)
         yield SystemCommand("Help: keys", "bindings of the focused widget", self.action_help)
         yield SystemCommand("Quit", "stop the engine and leave", self.action_quit)
 
