@@ -46,6 +46,8 @@ from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
+STOP_WAIT_S = 120.0  # longest wait for one engine thread to end at stop()
+
 
 class Outbox:
     """Thread-safe hand-over from engine threads to whoever displays them; bounded, drops the oldest (counted)."""
@@ -305,13 +307,16 @@ class Engine:
             except Exception:
                 log.exception("stopping %s failed", getattr(src, "name", src))
         self.pipeline.stop()
+        # Every loop polls its stop event, so these joins are quick; the long limits only matter on a starved
+        # machine, where waiting beats closing the store under a thread still inside DuckDB or onnxruntime
+        # (the process would abort at exit).
         if self.detection is not None:
-            self.detection.stop()
+            self.detection.stop(timeout=STOP_WAIT_S)
         if self.responses is not None:
-            self.responses.stop()
+            self.responses.stop(timeout=STOP_WAIT_S)
         if self.models is not None:
-            self.models.close()
-        self.writer.stop()
+            self.models.close(timeout=STOP_WAIT_S)
+        self.writer.stop(timeout=STOP_WAIT_S)
         write_health(self.store.path, self.problems(), running=False)
         self.store.close()
         self._started = False

@@ -59,9 +59,11 @@ class ResponseDesk:
         self.router.start()
         self.expiry.start()
 
-    def stop(self) -> None:
-        self.router.stop()
-        self.expiry.stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        """Both threads may be running a playbook step (which has its own timeout): wait for them, up to
+        `timeout` each, so none is left reading the store after it closes."""
+        self.router.stop(timeout)
+        self.expiry.stop(timeout)
         try:
             self.session.close()
         except Exception:

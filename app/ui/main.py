@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,23 @@ def run_console(cfg: Config, db: str | None, *, read_only: bool, demo: Any = Non
     from app.ui.app import VigilApp
 
     extra = [demo] if demo is not None else []
+    # The engine is built in a worker after the first frame. ctrl+q may come before the app is handed the
+    # engine: it must still be stopped here, or its threads are inside DuckDB while the interpreter tears down
+    # (SIGABRT). So the factory records what it built, and says when it is done.
+    built: list[Any] = []
+    building = threading.Event()
+    finished = threading.Event()
 
     def start_engine() -> Any:
         from app.engine import Engine
 
-        return Engine(cfg, db_path=db, read_only=read_only, extra_sources=extra).start()
+        building.set()
+        try:
+            engine = Engine(cfg, db_path=db, read_only=read_only, extra_sources=extra)
+            built.append(engine)
+            return engine.start()
+        finally:
+            finished.set()
 
     app = VigilApp(cfg, engine_factory=start_engine, read_only=read_only)
 
@@ -62,7 +75,10 @@ def run_console(cfg: Config, db: str | None, *, read_only: bool, demo: Any = Non
     finally:
         for signum, previous in old.items():
             signal.signal(signum, previous)
-        engine = app.engine
+        if building.is_set() and not finished.is_set():
+            print("vigil: waiting for the engine to finish starting…", file=sys.stderr, flush=True)
+            finished.wait()
+        engine = app.engine if app.engine is not None else (built[0] if built else None)
         if engine is not None:
             print("vigil: stopping the engine…", file=sys.stderr, flush=True)
             try:
