@@ -167,10 +167,11 @@ def format_status(engine: Any, *, plain: bool = False) -> str:
     st = engine.status()
     healthy = sum(1 for s in st.sources if not s.get("error") and not s.get("last_error"))
     lag = f"{st.detect_lag_events:,} behind, {st.detect_lag_s:.1f} s" if st.detect_lag_events else "caught up"
+    behind = files_behind_bytes(st.sources)
     if plain:
         line = (f"events={st.events_total} ev/s={st.events_per_s:.0f} sources={healthy}/{len(st.sources)} "
                 f"parse_errors={st.parse_errors} alerts={st.alerts_total} detect_lag_events={st.detect_lag_events} "
-                f"detect_lag_s={st.detect_lag_s:.1f}")
+                f"detect_lag_s={st.detect_lag_s:.1f} files_behind_bytes={behind}")
     else:
         line = (
             f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
@@ -181,12 +182,28 @@ def format_status(engine: Any, *, plain: bool = False) -> str:
         line += f"  learning {100 * float(models.get('progress', 0)):.0f}%"
     if st.scorer.get("error"):
         line += f"  detection error: {str(st.scorer['error'])[:80]}"
-    if st.last_error:
+    if engine.writer.stats.disk_full_since is not None:
+        line += f"  STORE DISK FULL ({st.store_path}): ingestion paused until there is space"
+    elif st.last_error:
         line += f"  store error: {st.last_error[:160]}"
     if st.problems:
         line += (f" problems={len(st.problems)}" if plain else
                  f"  {len(st.problems)} problem(s) (vigil doctor lists them)")
     return line
+
+
+def files_behind_bytes(sources: Sequence[dict[str, Any]]) -> int:
+    """Bytes of the tailed files not yet handed over (what ingestion still has to read)."""
+    behind = 0
+    for src in sources:
+        if src.get("kind") != "files":
+            continue
+        for f in src.get("files") or []:
+            try:
+                behind += max(0, int(f.get("size") or 0) - int(f.get("offset") or 0))
+            except (TypeError, ValueError):
+                continue
+    return behind
 
 
 def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0, every: float = 10.0) -> int:

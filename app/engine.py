@@ -299,6 +299,7 @@ class Engine:
             self.store.close()
             return
         self._housekeeping_stop.set()
+        self.writer.begin_stop()  # a write failing now (a full disk) is given up, not retried through the stop
         if self._housekeeping.is_alive():
             self._housekeeping.join(30)  # it may be inside a writer call (retention): never past store.close
         for src in self.sources:

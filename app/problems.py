@@ -45,6 +45,9 @@ def engine_problems(engine: Any, scorer: Mapping[str, Any], outbox_dropped: int)
     if writer.failed is not None:
         out.append(Problem("store", "store writes stopped (the store refused a write for good)",
                            sum(pipeline.abandoned_by_source().values()), stats.last_error, True))
+    if stats.disk_full_since is not None:
+        out.append(Problem("disk_full", f"store disk full ({engine.store.path}): ingestion paused, retried until "
+                           "there is space", stats.retries, stats.last_error, True))
     for source, n in sorted(pipeline.abandoned_by_source().items()):
         again = " (re-read on restart)" if source.startswith("file:") else " (lost)"
         out += _counted(f"abandoned:{source}", f"events not stored from {source}{again}", n, None, severe=True)

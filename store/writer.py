@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import logging
 import queue
 import threading
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteFn = Callable[[duckdb.DuckDBPyConnection], Any]
+
+DISK_FULL_RETRY_S = 5.0  # a write refused for lack of space is tried again this often (after a short back-off)
+_NO_SPACE = ("no space left on device", "disk quota exceeded", "disk full")
 
 _WAKE = object()  # queued only to wake the writer for an urgent call
 _STOP = object()
@@ -63,8 +67,16 @@ class WriterStats:
     last_commit_lag_s: float = 0.0
     commit_seconds: float = 0.0
     retries: int = field(default=0)
+    disk_full_since: float | None = None  # monotonic time the store's disk was found full; None when it is not
     callback_errors: int = 0  # on_commit listeners that raised (the commit itself stood)
     last_callback_error: str | None = None
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The write failed for lack of space (DuckDB reports it as an I/O or a transaction error, by message)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, duckdb.Error) and any(m in str(exc).lower() for m in _NO_SPACE)
 
 
 def insert_events(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
@@ -108,6 +120,7 @@ class StoreWriter:
         self._queue: queue.Queue[_EventsOp | _CallOp | object | None] = queue.Queue(maxsize=queue_size)
         self._urgent: collections.deque[_CallOp] = collections.deque()
         self._stop = threading.Event()
+        self._stopping = threading.Event()  # stop() began: failed writes are no longer retried
         self._thread = threading.Thread(target=self._run, name="vigil-writer", daemon=True)
         self._max_retries = max_retries
         self.stats = WriterStats()
@@ -263,7 +276,6 @@ class StoreWriter:
             try:
                 result = body()
                 self._con.execute("COMMIT")
-                return result
             except BaseException as exc:
                 try:
                     self._con.execute("ROLLBACK")
@@ -271,14 +283,41 @@ class StoreWriter:
                     pass
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                # Disk full / I/O trouble is transient: keep the op and retry, which back-pressures sources.
-                if not isinstance(exc, duckdb.IOException) or attempt >= self._max_retries:
+                # A full disk is waited out (sources feel back-pressure: files keep their place, TCP senders
+                # wait) for as long as it lasts; other I/O trouble is retried a few times. Once stop() began,
+                # nothing is retried: what was not committed is counted and, for files, re-read on restart.
+                full = disk_full(exc)
+                if not (full or isinstance(exc, duckdb.IOException)) or self._stopping.is_set():
+                    raise
+                if not full and attempt >= self._max_retries:
                     raise
                 attempt += 1
                 self.stats.retries += 1
-                log.warning("store write failed (%s); retry %d", exc, attempt)
-                if self._stop.wait(min(5.0, 0.2 * 2**attempt)) and attempt > 3:
+                if full:
+                    self._say_disk_full(exc)
+                else:
+                    log.warning("store write failed (%s); retry %d", exc, attempt)
+                if self._stopping.wait(min(DISK_FULL_RETRY_S, 0.2 * 2**attempt)):
                     raise
+                continue
+            if self.stats.disk_full_since is not None:
+                log.warning("store writes resumed after the disk was full for %.0f s",
+                            time.monotonic() - self.stats.disk_full_since)
+                self.stats.disk_full_since = None
+            return result
+
+    def _say_disk_full(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.stats.disk_full_since is None:
+            self.stats.disk_full_since = now
+        elif now - self._disk_full_said < 60:
+            return
+        self._disk_full_said = now
+        log.error("the store's filesystem is full (%s): ingestion is paused and retried every %.0f s until there "
+                  "is space — free some or grow the filesystem; nothing is lost for file sources (%s)",
+                  self._store.path, DISK_FULL_RETRY_S, exc)
+
+    _disk_full_said = 0.0
 
     def _apply_events(self, ops: list[_EventsOp]) -> None:
         con = self._con
@@ -374,8 +413,14 @@ class StoreWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def begin_stop(self) -> None:
+        """The engine is shutting down: commit as usual, but retry nothing (a full disk would hold the shutdown
+        for as long as it lasts). What is then not committed is counted as abandoned."""
+        self._stopping.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then end the thread. Does not close the store."""
+        self._stopping.set()
         if self._thread.is_alive():
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
