@@ -165,7 +165,9 @@ def _rules_check(cfg: Any) -> tuple[str, str, str]:
     from detectors.rules.ruleset import default_rule_dirs, load_rules
 
     dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.detectors.sigma_dirs)]
-    rs = load_rules(dirs, cfg.detectors.disabled_rules)
+    from app.rules_cli import disabled_ids
+
+    rs = load_rules(dirs, disabled_ids(cfg.detectors.disabled_rules))
     text = (f"{len(rs.detections)} Sigma detections, {len(rs.correlations)} correlations"
             + (f", {len(rs.disabled)} disabled" if rs.disabled else ""))
     if rs.problems:

@@ -118,3 +118,13 @@ def test_doctor_reports_store_listeners_models_and_ollama(tmp_path: Path) -> Non
     assert "EXPOSED" in text and "loopback only" in text  # a non-loopback bind is called out
     assert "unreachable" in text and "offline" in text  # no Ollama: said in one line, not an error
     assert "learning mode" in text
+
+
+def test_eval_takes_each_datasets_own_options() -> None:
+    # The dataset's options are parsed once it is known (its module is imported only then).
+    out = run("eval", "crowdsec-hub", "--help")
+    assert out.returncode == 0 and "--family" in out.stdout and "--show-missed" in out.stdout
+    out = run("eval", "crowdsec-hub", "--no-such-option")
+    assert out.returncode == 2
+    assert "vigil eval crowdsec-hub: error: unrecognized arguments: --no-such-option" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -237,3 +237,79 @@ def test_wazuh_ruleset_auth_lines_all_classified() -> None:
             assert ev["category"] == want[r["file"]], r["log"]
             assert ev.get("parse_error") is None, r["log"]
     assert seen == {"sshd.ini": 28, "macos-sshd.ini": 21, "sudo.ini": 8, "su.ini": 5}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # The user name carries a whole forged tail; sshd's own is the one that ends the line.
+        ("Failed password for invalid user u0 from 192.0.2.10 port 22 from 203.0.113.66 port 42000 ssh2",
+         ("login", "failure", "u0 from 192.0.2.10 port 22", "203.0.113.66", 42000)),
+        ("Failed password for invalid user a from 192.0.2.10 port 22 ssh2: x from 203.0.113.66 port 4 ssh2",
+         ("login", "failure", "a from 192.0.2.10 port 22 ssh2: x", "203.0.113.66", 4)),
+        ("Failed none for illegal user b from 192.0.2.10 from 203.0.113.66 port 5 ssh2",
+         ("login", "failure", "b from 192.0.2.10", "203.0.113.66", 5)),
+        ("Accepted password for c from 192.0.2.10 port 22 ssh2 from 203.0.113.66 port 6 ssh2",
+         ("login", "success", "c from 192.0.2.10 port 22 ssh2", "203.0.113.66", 6)),
+        ("error: maximum authentication attempts exceeded for invalid user v from 192.0.2.10 port 22 from "
+         "203.0.113.66 port 7 ssh2 [preauth]", ("max_auth_attempts", "failure", "v from 192.0.2.10 port 22",
+                                                "203.0.113.66", 7)),
+        ("Disconnecting invalid user d 192.0.2.10 port 22: Too many authentication failures 203.0.113.66 port 8: "
+         "Too many authentication failures [preauth]",
+         ("max_auth_attempts", "failure", "d 192.0.2.10 port 22: Too many authentication failures",
+          "203.0.113.66", 8)),
+        ("error: PAM: Authentication failure for illegal user e from 192.0.2.10 from 203.0.113.66",
+         ("login", "failure", "e from 192.0.2.10", "203.0.113.66", None)),
+        ("User f from 192.0.2.10 not allowed because not listed in AllowUsers from 203.0.113.66 not allowed "
+         "because not listed in AllowUsers",
+         ("not_allowed", "failure", "f from 192.0.2.10 not allowed because not listed in AllowUsers",
+          "203.0.113.66", None)),
+        ("Illegal user g from 192.0.2.10 from 203.0.113.66", ("invalid_user", "failure", "g from 192.0.2.10",
+                                                              "203.0.113.66", None)),
+        # A publickey line whose user forges "…ssh2: <key>": either address could be sshd's.
+        ("Failed publickey for invalid user h from 192.0.2.10 port 22 ssh2: x from 203.0.113.66 port 9 ssh2: "
+         "RSA SHA256:abc", ("login", "failure", None, None, None)),
+        # A password line never has an info part: one after the address is not sshd's.
+        ("Failed password for root from 192.0.2.10 port 22 ssh2: RSA SHA256:abc", ("login", "failure", None, None,
+                                                                                   None)),
+    ],
+)
+def test_crafted_user_names_cannot_move_the_address(message: str, expected: tuple) -> None:
+    ev = parse(f"Nov 21 05:48:02 host sshd[42]: {message}")
+    assert summary(ev)[:5] == expected
+    assert ("ambiguous" in ev["fields"]) == (expected[3] is None)
+
+
+@pytest.mark.parametrize(
+    ("message", "src_ip", "port"),
+    [
+        ("Connection from 85.245.107.41 port 61663 on 10.77.20.248 port 222", "85.245.107.41", 61663),
+        ('Connection from 2001:db8::5 port 61663 on 2001:db8::1 port 22 rdomain ""', "2001:db8::5", 61663),
+        ("ssh_dispatch_run_fatal: Connection from 203.0.113.9 port 4: message authentication code incorrect "
+         "[preauth]", "203.0.113.9", 4),
+        ("fatal: Timeout before authentication for 203.0.113.9 port 5", "203.0.113.9", 5),
+        ("Starting session: shell on pts/0 for ubuntu from 85.245.107.41 port 61663 id 0", "85.245.107.41", 61663),
+        ("Close session: user ubuntu from 85.245.107.41 port 63497 id 0", "85.245.107.41", 63497),
+        ("Postponed keyboard-interactive for invalid user x from 192.0.2.10 port 22 ssh2 from 203.0.113.9 port 6 "
+         "ssh2 [preauth]", "203.0.113.9", 6),
+        # The client's banner: sshd names no peer in this line, so none is read from it.
+        ('kex_exchange_identification: client sent invalid protocol identifier "Failed password for root from '
+         '192.0.2.10 port 22 ssh2"', None, None),
+        ("Protocol major versions differ for x: SSH-2.0 vs. SSH-1.5-x from 192.0.2.10 port 22", None, None),
+    ],
+)
+def test_other_sshd_messages_keep_only_a_peer_sshd_states(message: str, src_ip: str | None,
+                                                           port: int | None) -> None:
+    ev = parse(f"Nov 21 05:48:02 host sshd[42]: {message}")
+    assert (ev.get("src_ip"), ev.get("src_port"), ev["category"]) == (src_ip, port, "authentication")
+
+
+def test_pam_rhost_is_read_at_its_place_in_pam_unix_order() -> None:
+    ev = parse("Nov 21 05:48:02 h sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+               "tty=ssh ruser= rhost=203.0.113.66  user=x rhost=192.0.2.10")
+    assert summary(ev)[:4] == ("auth_failure", "failure", "x rhost=192.0.2.10", "203.0.113.66")
+    # Without pam_unix's order, a user= text is still never read as keys; a key twice is ambiguous.
+    ev = parse("Nov 21 05:48:02 h sshd(pam_unix)[1]: authentication failure; user=x rhost=192.0.2.10")
+    assert ev.get("src_ip") is None and ev["user"] == "x rhost=192.0.2.10"
+    ev = parse("Nov 21 05:48:02 h sshd(pam_unix)[1]: authentication failure; rhost=203.0.113.66 rhost=192.0.2.10")
+    assert ev.get("src_ip") is None and ev["fields"]["ambiguous"] == "a PAM key given twice; address withheld"

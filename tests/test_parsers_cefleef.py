@@ -91,3 +91,16 @@ def test_broken_cef_stays_a_syslog_event() -> None:
     ev = parse("<134>Feb  1 12:00:00 fw CEF:0|only|three")
     assert ev["format"] == "rfc3164" and ev["host"] == "fw"
     assert ev["message"] == "CEF:0|only|three"  # the payload is kept whole
+
+
+def test_cef_key_given_twice_maps_no_column() -> None:
+    # A device that does not escape '=' in a user name lets "suser=x src=192.0.2.10" add a second src.
+    ev = parse("CEF:0|V|P|1|sig|Login failed|5|src=203.0.113.66 suser=x src=192.0.2.10 spt=4000")
+    assert ev.get("src_ip") is None and ev["src_port"] == 4000 and ev["user"] == "x"
+    assert ev["fields"]["ambiguous"] == "src given twice; not mapped"
+
+
+def test_leef_key_given_twice_maps_no_column() -> None:
+    ev = parse("LEEF:1.0|V|P|1|login|src=203.0.113.66\tusrName=x\tsrc=192.0.2.10\tusrName=root")
+    assert ev.get("src_ip") is None and ev.get("user") is None
+    assert ev["fields"]["ambiguous"] == "src, usrName given twice; not mapped"

@@ -118,3 +118,30 @@ def test_non_object_json_and_non_json() -> None:
     assert p.parse("hello", RA) is None
     ev = parse("{not json at all")
     assert ev["format"] == "json" and ev["parse_error"]
+
+
+def test_address_or_user_key_given_twice_maps_no_column() -> None:
+    # A logger that pastes a client's text into its JSON unescaped lets it add a key; the decoder would keep
+    # whichever copy came last, so neither is used. One spelled with \u escapes is found too.
+    for line in ('{"src_ip": "203.0.113.66", "user": "x", "src_ip": "192.0.2.10", "msg": "login failed"}',
+                 '{"src_ip": "203.0.113.66", "user": "x", "src_\\u0069p": "192.0.2.10", "msg": "login failed"}'):
+        ev = parse(line)
+        assert ev.get("src_ip") is None and ev["user"] == "x", line
+        assert ev["fields"]["ambiguous"] == "src_ip given twice; not mapped"
+    ev = parse('{"ip": "203.0.113.66", "user": "a", "peer": {"ip": "10.0.0.1", "ip": "10.0.0.2"}, "user": "b"}')
+    assert ev["src_ip"] == "203.0.113.66" and ev.get("user") is None  # nested repeats do not matter
+    assert ev["fields"]["ambiguous"] == "user given twice; not mapped"
+
+
+def test_wazuh_srcip_moved_by_a_crafted_user_name_is_corrected_from_full_log() -> None:
+    # Wazuh's sshd decoder is not anchored: it took the address inside the user name. The original line, read by
+    # our anchored parser, names the real sender.
+    alert = json.loads(WAZUH_ALERT)
+    alert["full_log"] = ("Dec 13 19:52:38 centqiang sshd[23271]: Failed password for invalid user u0 from "
+                         "192.0.2.10 port 22 from 203.0.113.66 port 42000 ssh2")
+    alert["data"] = {"srcip": "192.0.2.10", "srcport": "22", "srcuser": "u0"}
+    ev = parse(json.dumps(alert))
+    assert (ev["src_ip"], ev["src_port"]) == ("203.0.113.66", 42000)
+    assert "192.0.2.10" in ev["fields"]["ambiguous"]
+    # Where both agree nothing changes.
+    assert "ambiguous" not in parse(WAZUH_ALERT)["fields"]

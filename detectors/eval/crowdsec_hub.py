@@ -12,6 +12,7 @@ extracted). About 30 % of the hub's cases are withheld from that folder and scor
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import re
 from collections import defaultdict
@@ -22,6 +23,7 @@ from detectors.eval.common import EvalResult, datasets_root, require
 from store.schema import severity_rank
 
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+_V6_TOKEN = re.compile(r"(?<![0-9A-Fa-f:.])([0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)(?![0-9A-Fa-f:.])")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,15 +54,39 @@ def score_case(case_dir: Path, label: dict) -> CaseResult:
     scorer = Scorer(ScorerConfig(novelty_warmup_events=10**12))
     out = replay(lines, scorer, source=f"file:{case_dir / (label.get('log_files') or ['log'])[0]}",
                  keep_batches=False)
-    seen_ips = {m for line in lines for m in _IPV4.findall(line.decode("utf-8", "replace"))}
+    seen = {a for line in lines for a in _addresses(line.decode("utf-8", "replace"))}
+    want = {_canonical(ip): ip for ip in expected}
     res = CaseResult(label["case"], label.get("family", "?"), expected)
     for u in out.final().values():
         if severity_rank(u.severity) < severity_rank("medium"):
             continue
-        named = set(_IPV4.findall(u.entity or ""))
-        res.found |= named & expected
-        res.false |= (named - expected) & seen_ips
+        named = _addresses(u.entity or "")
+        res.found |= {want[a] for a in named if a in want}
+        res.false |= {a for a in named if a not in want and a in seen}
     return res
+
+
+def _canonical(text: str) -> str:
+    """One spelling per address: IPv6 compressed, IPv4-mapped IPv6 as the IPv4 it maps (the same client)."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def _addresses(text: str) -> set[str]:
+    """Every IPv4 and IPv6 address in `text`, canonical (IPv6 ones are whole tokens, optionally bracketed)."""
+    out = {_canonical(m) for m in _IPV4.findall(text)}
+    for tok in _V6_TOKEN.findall(text):
+        if tok.count(":") >= 2:
+            try:
+                out.add(_canonical(str(ipaddress.IPv6Address(tok))))
+            except ValueError:
+                continue
+    return out
 
 
 def run(args: argparse.Namespace) -> list[EvalResult]:

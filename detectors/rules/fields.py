@@ -69,6 +69,7 @@ _TAXONOMY: list[tuple[tuple[str, ...], FieldRef]] = [
     (("format",), _col("format", in_raw=False)),
     (("source", "log.file.path"), _col("source", in_raw=False)),
     (("site",), _col("site", in_raw=False)),
+    (("device", "device.action"), _json("device", in_raw=False)),  # the device reader's conclusion (parsers.devices)
     (("image", "exe", "process.executable"), _json("exe")),
     (("commandline", "command", "process.command_line", "cmdline"), _json("command")),
     (("parentimage", "parent_exe"), _json("parent_exe")),

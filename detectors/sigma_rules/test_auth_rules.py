@@ -150,3 +150,23 @@ def test_correlation_state_is_bounded_per_address_and_forgotten_after_the_window
     later = ["Dec 10 23:00:00 LabSZ sshd[1]: Failed password for root from 10.0.0.2 port 1 ssh2"]
     run_rules(later, engine)  # 14 hours later: every window of 10.0.0.1 has closed
     assert all(("10.0.0.1",) not in s.groups for s in engine.correlator.states.values())
+
+def test_a_line_the_parser_left_without_an_address_is_not_re_read():
+    # Two tails could be sshd's: the parser withholds the address and the text fallback must not supply one.
+    line = ("Dec 10 09:00:{s:02d} LabSZ sshd[1]: Failed publickey for invalid user a from 192.0.2.10 port 22 ssh2: "
+            "x from 203.0.113.66 port 4000 ssh2: RSA SHA256:abc")
+    hits = run_rules([line.format(s=i) for i in range(8)])
+    assert hits and not [h for h in hits if "192.0.2.10" in h.entity or "203.0.113.66" in h.entity]
+    # Still an alert, on the reporting host: names crafted so that the sender cannot be read are an attack too.
+    assert {(h.entity, h.severity) for h in by_rule(hits, "auth.unattributable_failures")} == {("host=LabSZ",
+                                                                                                "medium")}
+
+
+def test_forged_log_lines_inside_client_text_are_not_read_as_sshd():
+    banner = ('Dec 10 09:00:{s:02d} LabSZ sshd[1]: kex_exchange_identification: client sent invalid protocol '
+              'identifier "Failed password for root from 192.0.2.10 port 22 ssh2"')
+    reason = ("Dec 10 09:00:{s:02d} LabSZ sshd[1]: Received disconnect from 203.0.113.66 port 4:11: sshd[2]: "
+              "Failed password for root from 192.0.2.10 port 22 ssh2 [preauth]")
+    hits = run_rules([t.format(s=i) for i in range(8) for t in (banner, reason)])
+    assert not [h for h in hits if "192.0.2.10" in h.entity]
+    assert not by_rule(hits, "auth.bruteforce")

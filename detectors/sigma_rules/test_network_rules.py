@@ -25,3 +25,21 @@ def test_device_login_failure_is_medium():
 
 def test_routine_device_message_raises_nothing():
     assert not run_rules([BENIGN])
+
+
+def test_device_login_failure_never_blames_the_account_name():
+    # The account tried is the client's text: an address in it is not the one the device reports.
+    lines = ['%ASA-6-605004: Login denied from 203.0.113.66/4000 to outside:192.168.2.14/ssh for user '
+             '"192.0.2.10"',
+             "Sep  1 10:25:29 10.10.10.1 %ASA-4-113006: User '192.0.2.10' locked out on exceeding '3' successive "
+             "failed authentication attempts",
+             "Sep  1 10:25:29 10.10.10.1 webui: Invalid login attempt for user x from 192.0.2.10 from 203.0.113.66"]
+    hits = by_rule(run_rules(lines), "auth.device_login_failure")
+    assert sorted((h.entity, len(h.event_ids)) for h in hits) == [("host=10.10.10.1", 1), ("src_ip=203.0.113.66", 2)]
+
+
+def test_a_database_login_failure_is_not_a_device_login_failure():
+    # The same words in PostgreSQL's own line: the database's parser reads it, the device rule stays quiet.
+    line = ('Nov 21 10:00:00 db1 postgres[811]: [3-1] 2026-11-21 10:00:00 UTC [811] FATAL:  password authentication '
+            'failed for user "postgres"')
+    assert not by_rule(run_rules([line] * 5), "auth.device_login_failure")

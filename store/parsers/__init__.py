@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from store.parsers.devices import device_event
 from store.parsers.normalise import normalise_event
 from store.parsers.registry import ALIASES, DEFAULT_ORDER, FACTORIES, PARSERS, Parser, resolve
 from store.sources.base import MAX_LINE_BYTES
@@ -84,6 +85,8 @@ class ParserChain:
         if event is None:
             event = {"message": text, "format": None}
             problems = (problems or []) + ["unrecognised format; stored raw"]
+        if event.get("action") is None:
+            device_event(event)
         normalise_event(event)
         event["raw"] = text
         if raw_bytes is not None:

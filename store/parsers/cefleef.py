@@ -51,18 +51,30 @@ def cef_severity(value: str) -> int | None:
 
 def parse_cef_extension(ext: str) -> dict[str, str]:
     """`k=v k2=v with spaces` → {k: v}; values end where the next key starts (looking back from '=')."""
+    return _cef_extension(ext)[0]
+
+
+def _cef_extension(ext: str) -> tuple[dict[str, str], set[str]]:
+    """The extension's keys and values, and the keys that appear more than once."""
     out: dict[str, str] = {}
+    twice: set[str] = set()
     keys = list(_CEF_KEY.finditer(ext))
     for i, m in enumerate(keys):
         end = keys[i + 1].start() if i + 1 < len(keys) else len(ext)
+        if m[1] in out:
+            twice.add(m[1])
         out[m[1]] = _cef_value_unescape(ext[m.end():end].rstrip(" "))
-    return out
+    return out, twice
 
 
-def _apply_columns(ev: dict[str, Any], ext: dict[str, str], mapping: dict[str, str]) -> None:
+def _apply_columns(ev: dict[str, Any], ext: dict[str, str], mapping: dict[str, str],
+                   twice: set[str]) -> str | None:
+    """Map keys to columns; returns why some were not. A mapped key given twice (a device that did not escape
+    '=' in a user-supplied value lets that value add keys) is left out: either copy could be the forged one."""
+    withheld = sorted(k for k in mapping if k in twice)
     for key, col in mapping.items():
         v = ext.get(key)
-        if not v:
+        if not v or key in twice:
             continue
         if col == "src_port":
             p = port_or_none(v)
@@ -74,6 +86,7 @@ def _apply_columns(ev: dict[str, Any], ext: dict[str, str], mapping: dict[str, s
                 ev[col] = ip
         else:
             ev[col] = v
+    return f"{', '.join(withheld)} given twice; not mapped" if withheld else None
 
 
 def parse_cef(payload: str, ev: dict[str, Any]) -> bool:
@@ -81,14 +94,14 @@ def parse_cef(payload: str, ev: dict[str, Any]) -> bool:
     m = _CEF_HEADER.match(payload)
     if m is None:
         return False
-    ext = parse_cef_extension(m[8])
+    ext, twice = _cef_extension(m[8])
     sev = cef_severity(m[7])
     if sev is not None:
         ev["severity"] = sev
     name = _cef_header_unescape(m[6])
     ev["message"] = ext.get("msg") or name
     ev["category"] = ext.get("cat") or "security"
-    _apply_columns(ev, ext, CEF_COLUMNS)
+    ambiguous = _apply_columns(ev, ext, CEF_COLUMNS, twice)
     rt = ext.get("rt")
     if rt and rt.isdigit():
         ts = epoch_to_utc(int(rt))
@@ -108,6 +121,8 @@ def parse_cef(payload: str, ev: dict[str, Any]) -> bool:
         "severity": m[7],
     }
     fields["ext"] = ext
+    if ambiguous:
+        fields["ambiguous"] = ambiguous
     ev["fields"] = fields
     ev["format"] = "cef"
     return True
@@ -147,12 +162,15 @@ def parse_leef(payload: str, ev: dict[str, Any], received_at: datetime) -> bool:
         elif bar and not spec:
             rest = attrs
     attrs_d: dict[str, str] = {}
+    twice: set[str] = set()
     for part in rest.split(delim):
         k, eq, v = part.partition("=")
         k = k.strip()
         if eq and k:
+            if k in attrs_d:
+                twice.add(k)
             attrs_d[k] = v
-    _apply_columns(ev, attrs_d, LEEF_COLUMNS)
+    ambiguous = _apply_columns(ev, attrs_d, LEEF_COLUMNS, twice)
     sev = attrs_d.get("sev")
     if sev and sev.strip().isdigit():
         s = cef_severity(sev)
@@ -171,6 +189,8 @@ def parse_leef(payload: str, ev: dict[str, Any], received_at: datetime) -> bool:
     fields["leef"] = {"version": version, "vendor": m[2], "product": m[3], "product_version": m[4],
                       "event_id": m[5]}
     fields["ext"] = attrs_d
+    if ambiguous:
+        fields["ambiguous"] = ambiguous
     ev["fields"] = fields
     ev["format"] = "leef"
     return True

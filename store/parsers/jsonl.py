@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
+from store.parsers.syslog import SyslogParser
+from store.parsers.webapps.jsonapps import recognise_json
 
 MAX_DEPTH = 64
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -21,8 +23,11 @@ HOST_KEYS = ("host", "hostname", "_HOSTNAME", "computer", "Computer")
 APP_KEYS = ("app", "application", "program", "service", "SYSLOG_IDENTIFIER", "logger", "source")
 MSG_KEYS = ("message", "msg", "MESSAGE", "log", "text")
 LEVEL_KEYS = ("level", "severity", "log.level", "levelname", "PRIORITY", "loglevel")
-SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip")
+# Structural keys only (a JSON value cannot forge a key); the first present wins.
+SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip", "remote_ip", "remoteAddr",
+               "remote_address", "clientIp", "clientIP", "client_address", "visitor_ip", "ipAddress", "ip_address")
 USER_KEYS = ("user", "username", "user_name", "usr")
+_WATCHED_KEYS = SRC_IP_KEYS + USER_KEYS
 
 # Zabbix trigger severity 0–5 → syslog severity.
 ZABBIX_SEVERITY = {0: 6, 1: 6, 2: 4, 3: 3, 4: 2, 5: 1}
@@ -97,7 +102,27 @@ def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _generic(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+def _repeated_keys(text: str) -> frozenset[str]:
+    """Top-level address/user keys the object gives twice. The decoder keeps the last copy; a logger that
+    pasted a client's text into its JSON unescaped lets that text add one, so neither copy can be trusted."""
+    # Cheap test first; a key spelled with \u escapes would not be counted, so those lines take the slow one.
+    if "\\u" not in text and not any(text.count(f'"{k}"') > 1 for k in _WATCHED_KEYS):
+        return frozenset()
+    seen: list[frozenset[str]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        seen.append(frozenset(k for k in _WATCHED_KEYS if keys.count(k) > 1))
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs, parse_constant=_constant_as_text, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        return frozenset()
+    return seen[-1] if seen else frozenset()  # the outermost object is decoded last
+
+
+def _generic(obj: dict[str, Any], received_at: datetime, repeated: frozenset[str] = frozenset()) -> dict[str, Any]:
     ev: dict[str, Any] = {"format": "json"}
     rest = dict(obj)
     ts_v = _pop_first(rest, TS_KEYS)
@@ -132,16 +157,27 @@ def _generic(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         ev["severity"] = sev
     if level is not None:
         rest["level"] = level
+    ambiguous = []
+    ip_key = next((k for k in SRC_IP_KEYS if k in rest), None)
     ip = _pop_first(rest, SRC_IP_KEYS)
-    if isinstance(ip, str) and ip_or_none(ip):
+    if ip_key in repeated:
+        rest["src_ip"] = ip
+        ambiguous.append(ip_key)
+    elif isinstance(ip, str) and ip_or_none(ip):
         ev["src_ip"] = ip
     elif ip is not None:
         rest["src_ip"] = ip
+    user_key = next((k for k in USER_KEYS if k in rest), None)
     user = _pop_first(rest, USER_KEYS)
-    if isinstance(user, str):
+    if user_key in repeated:
+        rest["user"] = user
+        ambiguous.append(user_key)
+    elif isinstance(user, str):
         ev["user"] = user
     elif user is not None:
         rest["user"] = user
+    if ambiguous:
+        rest["ambiguous"] = f"{', '.join(ambiguous)} given twice; not mapped"
     if "_PID" in rest:
         pid = rest["_PID"]
         if isinstance(pid, str) and pid.isdigit() and len(pid) < 19:
@@ -187,6 +223,8 @@ def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     user = data.get("dstuser") or data.get("srcuser")
     if isinstance(user, str) and user:
         ev["user"] = user
+    full_log = obj.get("full_log")
+    disputed = _recheck_peer(ev, full_log, received_at) if isinstance(full_log, str) and full_log else None
     groups = rule["groups"] if isinstance(rule.get("groups"), list) else []
     gset = {g for g in groups if isinstance(g, str)}
     if gset & {"authentication_failed", "authentication_failures", "invalid_login"}:
@@ -208,7 +246,30 @@ def _wazuh(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         if k in obj:
             fields[k] = obj[k]
     ev["fields"] = {k: v for k, v in fields.items() if v is not None}
+    if disputed:
+        ev["fields"]["ambiguous"] = disputed
     return ev
+
+
+def _recheck_peer(ev: dict[str, Any], full_log: str, received_at: datetime) -> str | None:
+    """Wazuh's own decoders read sshd's address with unanchored patterns ("Failed … for (\\S+) from (\\S+)"), so a
+    crafted user name moves it. Where our parser reads the original line as an auth program's, its address (or
+    its refusal to name one) replaces Wazuh's srcip; returns the note when they disagree."""
+    own = SyslogParser().parse(full_log[:65536], received_at)
+    own_fields = (own or {}).get("fields") or {}
+    if not own or not isinstance(own_fields.get("action"), str):
+        return None
+    theirs, ours = ev.get("src_ip"), own.get("src_ip")
+    if theirs is None or theirs == ours:
+        return None
+    ev.pop("src_ip", None)
+    ev.pop("src_port", None)
+    if ours:
+        ev["src_ip"] = ours
+        if own.get("src_port") is not None:
+            ev["src_port"] = own["src_port"]
+    return (f"Wazuh's srcip {theirs} is not the address the original line's own tail names "
+            f"({ours or 'none it can be sure of'}); that one is used")
 
 
 def _zabbix(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
@@ -289,9 +350,16 @@ class JsonLinesParser:
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)
         try:
-            return PROFILES.get(profile, _generic)(obj, received_at)
+            if profile == "json" or profile not in PROFILES:
+                repeated = _repeated_keys(s)
+                ev = _generic(obj, received_at, repeated)
+                # An address or user key given twice has two readings: no application's meaning is read then.
+                if profile == "json" and not repeated:
+                    recognise_json(obj, ev, received_at)
+                return ev
+            return PROFILES[profile](obj, received_at)
         except (TypeError, ValueError, AttributeError) as exc:
             # A profile met a shape it does not know: keep the object, generically mapped.
-            ev = _generic(obj, received_at)
+            ev = _generic(obj, received_at, _repeated_keys(s))
             ev["parse_error"] = f"{profile} profile: {type(exc).__name__}: {exc}"
             return ev

@@ -24,14 +24,23 @@ EXTRACTORS: dict[str, Extractor] = {}
 
 
 def extractor(*services: str) -> Callable[[Extractor], Extractor]:
-    """Register `fn` for these service names (lower case, as `service_of` gives them)."""
+    """Register `fn` for these service names (lower case, as `service_of` gives them). Two families may claim one
+    program name (`audit`, `core`, `php-fpm` are generic): both are then tried, in registration order."""
 
     def add(fn: Extractor) -> Extractor:
         for name in services:
-            EXTRACTORS[name] = fn
+            prior = EXTRACTORS.get(name)
+            EXTRACTORS[name] = fn if prior is None else _either(prior, fn)
         return fn
 
     return add
+
+
+def _either(first: Extractor, second: Extractor) -> Extractor:
+    def both(app: str, msg: str, ev: dict[str, Any]) -> bool:
+        return first(app, msg, ev) or second(app, msg, ev)
+
+    return both
 
 
 def extract_service(app: str | None, msg: str, ev: dict[str, Any]) -> bool:
