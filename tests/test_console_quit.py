@@ -62,7 +62,7 @@ def test_ctrl_q_exits_0_every_time_from_first_frame_to_full_run(tmp_path: Path) 
     rng = random.Random()
     # Half the quits land while the engine is still being built in its worker (the first seconds), the rest
     # while it ingests, scores and learns.
-    delays = [rng.uniform(0.0, 3.0) for _ in range(RUNS // 2)] + [rng.uniform(3.0, 15.0)
+    delays = [rng.uniform(0.0, 3.0) for _ in range(RUNS // 2)] + [rng.uniform(3.0, 10.0)
                                                                     for _ in range(RUNS - RUNS // 2)]
     outcomes = []
     for i, delay in enumerate(delays):
