@@ -54,3 +54,35 @@ async def test_status_bar_counts_problems_and_bang_lists_them(failed_engine, tmp
         await pilot.press("escape")
         await settle(app, pilot)
         assert isinstance(app.screen, MainScreen)
+
+
+def test_every_not_done_counter_becomes_a_problem_with_its_last_error(tmp_path, monkeypatch):
+    """Each counter that means "something was not done" reaches EngineStatus.problems (the status bar) and the
+    health file `vigil doctor` reads, with its last error text. The counters are the real engine's own."""
+    from app.problems import read_health
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    eng = Engine(Config(), db_path=tmp_path / "vigil.duckdb").start()
+    try:
+        ps = eng.pipeline.stats
+        ps.fast_path_errors, ps.last_fast_path_error = 2, "file:/x: ValueError: bad slice"
+        ps.enricher_errors, ps.last_enricher_error = 1, "KeyError: 'template'"
+        eng.scorer.rules.errors.count, eng.scorer.rules.errors.last = 3, "rule r1 (T): ZeroDivisionError"
+        eng.scorer.model_errors, eng.scorer.last_model_error = 4, "onnxruntime: shape mismatch"
+        eng.detection.errors, eng.detection.last_error = 5, "scoring events 1–9 failed: boom"
+        eng.responses.router.errors, eng.responses.router.last_error = 6, "alert #7: LookupError: gone"
+        eng.responses.expiry.failures, eng.responses.expiry.last_error = 7, "expiry e1 (attempt 1): IndexError"
+        eng.outbox.dropped = 8
+        problems = {p.key: p for p in eng.status().problems}
+        expected = {"fast_parse": (2, "bad slice"), "enrich": (1, "template"), "rules": (3, "ZeroDivisionError"),
+                    "models": (4, "shape mismatch"), "detection": (5, "boom"), "routing": (6, "gone"),
+                    "expiry": (7, "IndexError"), "outbox": (8, None)}
+        for key, (count, text) in expected.items():
+            assert key in problems, f"{key} is not shown"
+            assert problems[key].count == count
+            assert text is None or text in (problems[key].detail or ""), problems[key]
+    finally:
+        eng.stop()
+    health = read_health(tmp_path / "vigil.duckdb")
+    assert health is not None and not health.running
+    assert {p.key for p in health.problems} >= set(expected)
