@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no console: print a live status line")
     p.add_argument("--rate", type=float, default=200.0, help="background lines per second (default 200)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until ctrl+c)")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
+                   help="headless and not on a terminal: one status line this often (default 10)")
 
     p = sub.add_parser("ingest", help="one-shot import of files (or - for stdin) with progress and a summary")
     _add_common(p)
@@ -190,10 +192,11 @@ def format_status(engine: Any, *, plain: bool = False) -> str:
     st = engine.status()
     healthy = source_health(list(st.sources))[0]
     lag = f"{st.detect_lag_events:,} behind, {st.detect_lag_s:.1f} s" if st.detect_lag_events else "caught up"
+    behind = files_behind_bytes(st.sources)
     if plain:
         line = (f"events={st.events_total} ev/s={st.events_per_s:.0f} sources={healthy}/{len(st.sources)} "
                 f"parse_errors={st.parse_errors} alerts={st.alerts_total} detect_lag_events={st.detect_lag_events} "
-                f"detect_lag_s={st.detect_lag_s:.1f}")
+                f"detect_lag_s={st.detect_lag_s:.1f} files_behind_bytes={behind}")
     else:
         line = (
             f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
@@ -204,21 +207,45 @@ def format_status(engine: Any, *, plain: bool = False) -> str:
         line += f"  learning {100 * float(models.get('progress', 0)):.0f}%"
     if st.scorer.get("error"):
         line += f"  detection error: {str(st.scorer['error'])[:80]}"
-    if st.last_error:
-        line += f"  store error: {st.last_error[:60]}"
+    if engine.writer.stats.disk_full_since is not None:
+        line += f"  STORE DISK FULL ({st.store_path}): ingestion paused until there is space"
+    elif st.last_error:
+        line += f"  store error: {st.last_error[:160]}"
+    if st.problems:
+        line += (f" problems={len(st.problems)}" if plain else
+                 f"  {len(st.problems)} problem(s) (vigil doctor lists them)")
     return line
 
 
+def files_behind_bytes(sources: Sequence[dict[str, Any]]) -> int:
+    """Bytes of the tailed files not yet handed over (what ingestion still has to read)."""
+    behind = 0
+    for src in sources:
+        if src.get("kind") != "files":
+            continue
+        for f in src.get("files") or []:
+            try:
+                behind += max(0, int(f.get("size") or 0) - int(f.get("offset") or 0))
+            except (TypeError, ValueError):
+                continue
+    return behind
+
+
 def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0, every: float = 10.0) -> int:
+    """Run until stopped; exit non-zero when anything received was not stored (the writer failed for good, or
+    shutdown gave up on lines), after saying what, per source."""
     tty = sys.stderr.isatty()
     deadline = time.monotonic() + seconds if seconds else None
     next_plain = 0.0
     tick = min(1.0, max(0.1, every))
+    code = EXIT_OK
     try:
         while not stop.wait(tick):
             if engine.writer.failed is not None:
-                print(f"\nvigil: store writer failed: {engine.writer.failed}", file=sys.stderr)
-                return EXIT_ERROR
+                print(f"\nvigil: store writer failed for good, nothing more is stored: {engine.writer.failed}",
+                      file=sys.stderr)
+                code = EXIT_ERROR
+                break
             line = format_status(engine, plain=not tty)
             if tty:
                 print("\r" + line.ljust(120)[:160], end="", file=sys.stderr, flush=True)
@@ -232,7 +259,12 @@ def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0, every
             print(file=sys.stderr)
         engine.stop()
         print("vigil: stopped; " + format_status_final(engine), file=sys.stderr)
-    return EXIT_OK
+        problems = engine.problems()
+        for p in problems:
+            print(f"vigil: {'FAIL' if p.severe else 'warn'}: {p.line(400)}", file=sys.stderr)
+    if engine.writer.failed is not None or engine.pipeline.abandoned_by_source():
+        return EXIT_ERROR
+    return code
 
 
 def format_status_final(engine: Any) -> str:
@@ -308,7 +340,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=db, extra_sources=[scenario]).start()
     print(f"vigil demo: generated scenario into {engine.store.path} (ctrl+c stops)", file=sys.stderr)
-    return run_headless(engine, stop, seconds=args.seconds)
+    return run_headless(engine, stop, seconds=args.seconds, every=args.status_every)
 
 
 # -- ingest ------------------------------------------------------------------------------------------------

@@ -31,9 +31,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from app.config import Config
+from app.problems import Problem, engine_problems, write_health
 from app.storage import open_store
 from detectors.alerts import AlertSummary, AlertUpdate
 from detectors.incidents import IncidentBook, IncidentSummary
@@ -45,6 +47,8 @@ from store.sources.base import LineBatch, Source
 from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
+
+STOP_WAIT_S = 120.0  # longest wait for one engine thread to end at stop()
 
 
 class Outbox:
@@ -114,6 +118,8 @@ class EngineStatus:
     last_error: str | None = None
     read_only: bool = False
     outbox_dropped: int = 0
+    abandoned: dict[str, int] = field(default_factory=dict)  # source -> events received and never stored
+    problems: list[Problem] = field(default_factory=list)  # everything not done, severe first (app.problems)
 
 
 def models_dir(config: Config, store: Store) -> Path:
@@ -133,7 +139,7 @@ class Engine:
         # so DuckDB must refuse files and settings for the whole instance (those settings are not per cursor).
         self.store: Store = open_store(db_path or config.store.path or None, config, sealed=True)
         self.writer = StoreWriter(self.store)
-        self.ids = EventIdAllocator(self.store.max_id("events", "event_id") + 1)
+        self.ids = EventIdAllocator(self._first_free_event_id())
         self.outbox = Outbox()
         self.sources: list[Source] = []
         self._extra_sources = list(extra_sources)
@@ -141,6 +147,9 @@ class Engine:
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping = threading.Thread(target=self._housekeep, name="vigil-housekeeping", daemon=True)
+        self.alert_handoff_errors = 0
+        self.last_alert_handoff_error: str | None = None
+        self.rule_problems: list[tuple[str, str]] = []
 
         enrichers: list[Enricher] = []
         self.templates: Any = None
@@ -187,7 +196,20 @@ class Engine:
             self.responses = ResponseDesk(self.playbook_session, self.outbox)
             self.responses.decided.append(self._response_of_incident)
             self.responses.label_of = self._incident_label
-            self.detection.on_alerts.append(self.responses.on_alerts)
+            self.detection.on_alerts.append(self._counted_handoff(self.responses.on_alerts))
+
+    def _first_free_event_id(self) -> int:
+        """After the last stored event and after the scorer's checkpoint: ids of abandoned events are settled, so
+        detection may have stepped over them, and an event numbered at or below its checkpoint is never scored."""
+        top = self.store.max_id("events", "event_id")
+        cur = self.store.cursor()
+        try:
+            row = cur.execute("SELECT max(last_event_id) FROM scorer_checkpoint").fetchone()
+        except duckdb.Error:  # no detector tables (a store opened without their migrations)
+            row = None
+        finally:
+            cur.close()
+        return max(top, int(row[0]) if row and row[0] is not None else 0) + 1
 
     # -- incidents ----------------------------------------------------------------------------------------------
     def _rule_tags(self, rule_id: str) -> list[str]:
@@ -255,6 +277,7 @@ class Engine:
         from app.rules_cli import disabled_ids
 
         ruleset = self.ruleset = load_rules(rule_dirs, disabled_ids(cfg.disabled_rules))
+        self.rule_problems = [(str(p), str(r)) for p, r in ruleset.problems]
         for path, reason in ruleset.problems:
             self.outbox.notice(f"Sigma rule not loaded: {path}: {reason}")
             log.warning("Sigma rule not loaded: %s: %s", path, reason)
@@ -275,10 +298,22 @@ class Engine:
         self.scorer = Scorer(scorer_cfg, models=self.models, ruleset=ruleset)
         self.scorer.resume(self.store.cursor())
         self.detection = DetectionConsumer(self.scorer, self.store, self.writer, self.ids,
-                                           on_alerts=[self._to_outbox, self.incidents.on_alerts])
+                                           on_alerts=[self._counted_handoff(self._to_outbox),
+                                                      self._counted_handoff(self.incidents.on_alerts)])
 
     def _to_outbox(self, written: list[AlertUpdate]) -> None:
         self.outbox.put_alerts([u.summary_row() for u in written])
+
+    def _counted_handoff(self, fn: Any) -> Any:
+        """An alert consumer whose failure is counted and shown (the detection thread only logs it)."""
+        def handoff(written: list[AlertUpdate]) -> None:
+            try:
+                fn(written)
+            except Exception as exc:
+                self.alert_handoff_errors += 1
+                self.last_alert_handoff_error = f"{type(exc).__name__}: {exc}"[:500]
+                raise
+        return handoff
 
     # -- sources --------------------------------------------------------------------------------------------------
     def _build_sources(self) -> list[Source]:
@@ -328,6 +363,7 @@ class Engine:
         except BaseException:
             self.stop()  # a bad --listen/--forward URL must not leave threads and the store open
             raise
+        write_health(self.store.path, [], running=True)
         self._housekeeping.start()
         return self
 
@@ -339,20 +375,27 @@ class Engine:
             self.store.close()
             return
         self._housekeeping_stop.set()
+        self.writer.begin_stop()  # a write failing now (a full disk) is given up, not retried through the stop
+        if self._housekeeping.is_alive():
+            self._housekeeping.join(30)  # it may be inside a writer call (retention): never past store.close
         for src in self.sources:
             try:
                 src.stop()
             except Exception:
                 log.exception("stopping %s failed", getattr(src, "name", src))
         self.pipeline.stop()
+        # Every loop polls its stop event, so these joins are quick; the long limits only matter on a starved
+        # machine, where waiting beats closing the store under a thread still inside DuckDB or onnxruntime
+        # (the process would abort at exit).
         if self.detection is not None:
-            self.detection.stop()
-        self.incidents.stop()  # folds what detection handed over, before the writer stops
+            self.detection.stop(timeout=STOP_WAIT_S)
+        self.incidents.stop(timeout=STOP_WAIT_S)  # folds what detection handed over, before the writer stops
         if self.responses is not None:
-            self.responses.stop()
+            self.responses.stop(timeout=STOP_WAIT_S)
         if self.models is not None:
-            self.models.close()
-        self.writer.stop()
+            self.models.close(timeout=STOP_WAIT_S)
+        self.writer.stop(timeout=STOP_WAIT_S)
+        write_health(self.store.path, self.problems(), running=False)
         self.store.close()
         self._started = False
 
@@ -360,8 +403,19 @@ class Engine:
         from store.retention import apply_retention
 
         next_retention = time.monotonic() + 60
+        said: tuple[Any, ...] = ()
+        next_health = 0.0
         while not self._housekeeping_stop.wait(1.0):
             self._rate_window.append((time.monotonic(), self.pipeline.stats.events))
+            try:
+                problems = self.problems()
+            except Exception:  # a status read racing a shutdown: try again next second
+                log.exception("collecting problems failed")
+                problems = []
+            key = tuple((p.key, p.count, p.detail) for p in problems)
+            if key != said or time.monotonic() >= next_health:
+                write_health(self.store.path, problems, running=True)  # for `vigil doctor`, another process
+                said, next_health = key, time.monotonic() + 30
             if time.monotonic() >= next_retention:
                 next_retention = time.monotonic() + 3600
                 days, size_mb = self.config.store.retention_days, self.config.store.max_size_mb
@@ -384,14 +438,10 @@ class Engine:
                 info = {"error": str(exc)}
             info.setdefault("name", getattr(src, "name", type(src).__name__))
             sources.append(info)
-        scorer: dict[str, Any] = {}
+        scorer = self._detection_status()
         lag_events, lag_s, alerts = 0, 0.0, 0
-        if self.detection is not None:
-            scorer = self.detection.status()
+        if scorer:
             lag_events, lag_s, alerts = scorer["lag_events"], scorer["lag_seconds"], scorer["alerts"]
-            scorer["rule_errors"] = self.scorer.rules.errors.count
-            scorer["rule_error"] = self.scorer.rules.errors.last
-            scorer["model_errors"] = self.scorer.model_errors
             try:
                 scorer["models"] = self.models.state()
             except Exception as exc:
@@ -404,7 +454,24 @@ class Engine:
             detect_lag_events=lag_events, detect_lag_s=lag_s, scorer=scorer, store_path=str(self.store.path),
             store_bytes=self.store.size_bytes(), alerts_total=alerts, last_error=self.writer.stats.last_error,
             read_only=self.read_only, outbox_dropped=self.outbox.dropped,
+            abandoned=self.pipeline.abandoned_by_source(),
+            problems=engine_problems(self, scorer, self.outbox.dropped),
         )
+
+    def _detection_status(self) -> dict[str, Any]:
+        if self.detection is None:
+            return {}
+        scorer = self.detection.status()
+        scorer["stopped"] = self.detection.stopped_on is not None
+        scorer["rule_errors"] = self.scorer.rules.errors.count
+        scorer["rule_error"] = self.scorer.rules.errors.last
+        scorer["model_errors"] = self.scorer.model_errors
+        scorer["model_error"] = self.scorer.last_model_error
+        return scorer
+
+    def problems(self) -> list[Problem]:
+        """Everything that was not done, with counts and the last error (see app.problems)."""
+        return engine_problems(self, self._detection_status(), self.outbox.dropped)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until everything submitted so far is parsed, committed and scored (ingest, tests)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ from app.ui.messages import (
     IncidentsFetched,
     StatusUpdated,
 )
+from app.ui.problems_screen import ProblemsScreen
 from app.ui.queries import EventFilter
 from app.ui.sources_screen import SourcesScreen
 from app.ui.sql_screen import SqlScreen
@@ -56,6 +58,8 @@ class VigilApp(App[int]):
         Binding("i", "view('timeline')", "Timeline", show=False, id="app.timeline"),
         Binding("s", "view('sources')", "Sources", show=False, id="app.sources"),
         Binding("A", "view('assets')", "Assets", show=False, id="app.assets", tooltip="OT asset inventory"),
+        Binding("exclamation_mark", "problems", "Problems", show=False, id="app.problems",
+                tooltip="what the engine did not do: counts and last errors"),
     ]
 
     def __init__(
@@ -83,6 +87,7 @@ class VigilApp(App[int]):
         self.incident_ring = IncidentRing(self.config.ui.ring_size)
         self.bridge: EngineBridge | None = None
         self.state_file = state_file or StateFile()
+        self.unmounted = threading.Event()  # set as the app ends: the console's runner watches the rest
         self.state = UiState()
         self._save_timer: Timer | None = None
         self.main_screen = MainScreen(self.ring, self.incident_ring, self.config.ui.table)
@@ -137,7 +142,7 @@ class VigilApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While the analyst types (chat question, a filter, SQL), view keys are neither offered nor run: a `?`
         # or an `s` is part of the text.
-        return not (action in ("view", "help") and isinstance(self.focused, Input | TextArea))
+        return not (action in ("view", "help", "problems") and isinstance(self.focused, Input | TextArea))
 
     def _start_engine(self) -> None:
         self._build_engine()
@@ -195,6 +200,8 @@ class VigilApp(App[int]):
         if not self._main_alive():
             return
         self.main_screen.status_bar.show(message.status, message.rates)
+        if isinstance(self.screen, ProblemsScreen):
+            self.screen.show(list(getattr(message.status, "problems", None) or []))
         sources = self.views.get("sources")
         if isinstance(sources, SourcesScreen):
             sources.show_status(message.status)
@@ -259,6 +266,12 @@ class VigilApp(App[int]):
         screen.show_between(start, end)
         self.action_view("events")
 
+    def action_problems(self) -> None:
+        if isinstance(self.screen, ProblemsScreen):
+            return
+        status = self.main_screen.status_bar.status
+        self.push_screen(ProblemsScreen(list(getattr(status, "problems", None) or [])))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -286,6 +299,7 @@ class VigilApp(App[int]):
             yield SystemCommand("Chat: toggle panel", "the chat / playbooks panel", screen.action_toggle_chat)
         for name in THEMES:
             yield SystemCommand(f"Theme: {name}", "switch the colour theme", lambda n=name: setattr(self, "theme", n))
+        yield SystemCommand("Problems", "what the engine did not do, with the last errors", self.action_problems)
         yield SystemCommand("Help: keys", "bindings of the focused widget", self.action_help)
         yield SystemCommand("Quit", "stop the engine and leave", self.action_quit)
 
@@ -319,6 +333,12 @@ class VigilApp(App[int]):
             setattr(self.state, key, value)
         if self._save_timer is None and self.is_running:
             self._save_timer = self.set_timer(1.0, self.save_state)
+
+    def on_unmount(self) -> None:
+        # However the app ends (ctrl+q, SIGTERM, a terminal that hung up and ended Textual's input), the state
+        # is saved while the screens still hold it.
+        self.save_state()
+        self.unmounted.set()
 
     def save_state(self) -> None:
         self._save_timer = None

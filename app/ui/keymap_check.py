@@ -45,6 +45,7 @@ def _views() -> dict[str, list[Any]]:
     from app.ui.incident_table import IncidentTable
     from app.ui.lines_view import LinesView
     from app.ui.main_screen import MainScreen
+    from app.ui.problems_screen import ProblemsScreen
     from app.ui.sources_screen import SourcesScreen
     from app.ui.sql_screen import SqlScreen
     from app.ui.table_view import LiveTable
@@ -59,6 +60,7 @@ def _views() -> dict[str, list[Any]]:
         "timeline": [VigilApp, TimelineScreen, LinesView],
         "sources": [VigilApp, SourcesScreen],
         "help": [HelpScreen],
+        "problems": [VigilApp, ProblemsScreen],
     }
 
 

@@ -1,5 +1,6 @@
 """One-line engine health under the alert table: events/s with a sparkline, per-source health, drops and
-parse errors, learning/scoring state, store size, alert count, and the READ-ONLY badge."""
+parse errors, learning/scoring state, store size, alert count, the READ-ONLY badge, and "N problems" — every
+counter that means something was not done (app.problems) — which `!` opens into a list (ProblemsScreen)."""
 
 from __future__ import annotations
 
@@ -93,13 +94,22 @@ def status_text(status: Any, rates: list[float], read_only: bool, width: int = 1
         t.append(state, style="bold yellow" if "refused" in state or "error" in state else "")
         t.append(" │ ", style="dim")
         t.append(human_bytes(int(status.store_bytes or 0)))
-        if status.last_error:
+        problems = list(getattr(status, "problems", None) or [])
+        if problems:
+            t.append(" │ ", style="dim")
+            t.append(problems_label(problems), style="bold red" if any(p.severe for p in problems) else "bold yellow")
+        elif status.last_error:
             t.append(" │ ", style="dim")
             t.append("store error", style="bold red")
     if read_only:
         t.append("  ")
         t.append(" READ-ONLY ", style="bold reverse")
     return t
+
+
+def problems_label(problems: list[Any]) -> str:
+    n = len(problems)
+    return f"{n} problem{'' if n == 1 else 's'} (!)"
 
 
 class StatusBar(Static):
