@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", metavar="ID", help="this site's id (stamped on forwarded events)")
     p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
                    help="headless and not on a terminal: one status line this often (default 10)")
+    p.add_argument("--api", metavar="[HOST:]PORT",
+                   help="serve the read-only JSON API and live alert stream here (loopback unless a host is given; "
+                        "bearer token in $XDG_DATA_HOME/vigil/api-token)")
 
     p = sub.add_parser("demo", help="the console on a generated scenario (SSH brute force, web scan, …)")
     _add_common(p)
@@ -133,9 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        from app.api.address import ApiAddressError
+        from app.api.server import ApiStartError
         from store.db import StoreError, StoreLockedError
         from store.sources.net import ListenerError
 
+        if isinstance(exc, ApiAddressError | ApiStartError):
+            print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
         if isinstance(exc, ListenerError):  # bad --listen URL, port in use, unreadable TLS key
             print(f"vigil: {exc}", file=sys.stderr)
             return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
@@ -231,6 +239,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.forward.nats = args.forward
     if args.consume:
         cfg.forward.consume = args.consume
+    if args.api:
+        from app.api.address import parse_api_address
+
+        parse_api_address(args.api)  # a bad address fails now, in one line
+        cfg.api.listen = args.api
     read_only = args.read_only or cfg.ui.read_only
     if not args.headless:
         return _console(cfg, args.db, read_only=read_only)
@@ -245,6 +258,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=args.db, read_only=read_only).start()
     print(f"vigil: storing into {engine.store.path}", file=sys.stderr)
+    if engine.api is not None:
+        made = "created" if engine.api.token_created else "in"
+        print(f"vigil: API on {engine.api.url}/api/v1/ (bearer token {made} {engine.api.token_path})",
+              file=sys.stderr)
     return run_headless(engine, stop, every=args.status_every)
 
 

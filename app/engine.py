@@ -12,6 +12,7 @@ One line of log, top to bottom (the order `Engine.__init__` builds things in):
     └ scorer: Sigma rules + correlations,            alerts + correlation windows + checkpoint committed in
               template novelty, anomaly models       ONE transaction (urgent lane of the writer)
     └ on_alerts: outbox (typed rows for the console) · response desk (severity routing, playbooks)
+                 · local API stream (app.api, `subscribe_alerts`)
 
 It runs the same way under the Textual console and headless (`vigil run --headless`, `vigil demo`, `vigil ingest`).
 Everything that crosses to a UI goes through `Outbox` (thread-safe, drained in batches by the UI bridge).
@@ -23,7 +24,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -158,6 +159,12 @@ class Engine:
                                                     catalog=catalog)
             self.responses = ResponseDesk(self.playbook_session, self.outbox)
             self.detection.on_alerts.append(self.responses.on_alerts)
+        self.api: Any = None
+        if config.api.listen:  # the local integration API: read-only JSON and a live stream, on its own thread
+            from app.api.server import ApiServer
+
+            self.api = ApiServer(config.api, store=self.store, status=self.status)
+            self.subscribe_alerts(self.api.stream.on_alert_updates)
 
     # -- detection ----------------------------------------------------------------------------------------------
     def _template_miner(self) -> Any:
@@ -208,6 +215,14 @@ class Engine:
     def _to_outbox(self, written: list[AlertUpdate]) -> None:
         self.outbox.put_alerts([u.summary_row() for u in written])
 
+    def subscribe_alerts(self, callback: Callable[[list[AlertUpdate]], None]) -> bool:
+        """Hand every batch of written alerts (new and changed, typed) to `callback` as well. It runs on the
+        scorer's thread right after the commit, so it must only queue work, never block. False: detection is off."""
+        if self.detection is None:
+            return False
+        self.detection.on_alerts.append(callback)
+        return True
+
     # -- sources --------------------------------------------------------------------------------------------------
     def _build_sources(self) -> list[Source]:
         cfg = self.config.sources
@@ -252,6 +267,8 @@ class Engine:
             self.sources = self._build_sources()
             for src in self.sources:
                 src.start(self.submit)
+            if self.api is not None:
+                self.api.start()
         except BaseException:
             self.stop()  # a bad --listen/--forward URL must not leave threads and the store open
             raise
@@ -266,6 +283,8 @@ class Engine:
             self.store.close()
             return
         self._housekeeping_stop.set()
+        if self.api is not None:  # first: no request may read a store that is closing
+            self.api.stop()
         for src in self.sources:
             try:
                 src.stop()
