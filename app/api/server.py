@@ -42,7 +42,7 @@ class ApiServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._watcher = threading.Thread(target=self._watch_status, name="vigil-api-status", daemon=True)
+        self._watcher: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -58,6 +58,7 @@ class ApiServer:
         except TokenFileError as exc:
             raise ApiStartError(str(exc)) from None
         sock = self._bind()
+        mark = self._status_mark()
         app = build_app(ApiContext(self._store, self._status, self.stream, token, self.config))
         # log_config=None: uvicorn must not reconfigure the process's logging (the console logs to a file).
         cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none",
@@ -75,6 +76,8 @@ class ApiServer:
         if self.address.exposed:
             log.warning("the API listens on %s, reachable from other machines; it speaks plain HTTP, so the token "
                         "crosses the network in clear: put it behind a tunnel or TLS proxy", self.url)
+        self._watcher = threading.Thread(target=self._watch_status, args=(mark,), name="vigil-api-status",
+                                         daemon=True)
         self._watcher.start()
         return self
 
@@ -110,24 +113,27 @@ class ApiServer:
             if self._thread.is_alive() and self._server is not None:
                 self._server.force_exit = True
                 self._thread.join(timeout / 2)
-        if self._watcher.is_alive():
+        if self._watcher is not None:
             self._watcher.join(timeout=5)
 
-    def _watch_status(self) -> None:
-        """Status changes do not pass through the scorer: read them back (only while a client listens)."""
-        since: datetime | None = None
+    def _status_mark(self) -> datetime:
+        cur = self._store.cursor()
+        try:
+            row = cur.execute("SELECT max(status_at) FROM alerts").fetchone()
+        finally:
+            cur.close()
+        return row[0] if row and row[0] is not None else datetime.fromtimestamp(0).astimezone()
+
+    def _watch_status(self, since: datetime) -> None:
+        """Status changes do not pass through the scorer: read them back, once a second."""
         cols = ", ".join(f'"{c}"' for c in AlertSummary.COLUMNS)
         while not self._stop.wait(STATUS_POLL_S):
-            if not self.stream.clients:
-                since = None  # nobody listens: nothing to catch up on when someone connects
-                continue
             try:
+                if not self.stream.clients:  # keep the mark current, so a new client gets what follows
+                    since = self._status_mark()
+                    continue
                 cur = self._store.cursor()
                 try:
-                    if since is None:
-                        row = cur.execute("SELECT max(status_at) FROM alerts").fetchone()
-                        since = row[0] if row and row[0] is not None else datetime.fromtimestamp(0).astimezone()
-                        continue
                     rows = cur.execute(f"SELECT {cols} FROM alerts WHERE status_at > ? ORDER BY status_at",
                                        [since]).fetchall()
                 finally:
