@@ -12,7 +12,8 @@ One line of log, top to bottom (the order `Engine.__init__` builds things in):
     └ scorer: Sigma rules + correlations,            alerts + correlation windows + checkpoint committed in
               template novelty, anomaly models       ONE transaction (urgent lane of the writer)
     └ on_alerts: outbox (typed rows for the console) · response desk (severity routing, playbooks)
-                 · local API stream (app.api, `subscribe_alerts`)
+                 · alert embedder (similar past alerts, its own thread) · local API stream (app.api);
+                 the last two join through `subscribe_alerts`
 
 It runs the same way under the Textual console and headless (`vigil run --headless`, `vigil demo`, `vigil ingest`).
 Everything that crosses to a UI goes through `Outbox` (thread-safe, drained in batches by the UI bridge).
@@ -159,6 +160,12 @@ class Engine:
                                                     catalog=catalog)
             self.responses = ResponseDesk(self.playbook_session, self.outbox)
             self.detection.on_alerts.append(self.responses.on_alerts)
+        self.embedder: Any = None
+        if self.detection is not None:  # similar past alerts: vectors written off the scorer's path
+            from detectors.similar_alerts import AlertEmbedder
+
+            self.embedder = AlertEmbedder(self.store, self.writer)
+            self.subscribe_alerts(self.embedder.on_alert_updates)
         self.api: Any = None
         if config.api.listen:  # the local integration API: read-only JSON and a live stream, on its own thread
             from app.api.server import ApiServer
@@ -262,6 +269,8 @@ class Engine:
             self.detection.start()
         if self.responses is not None:
             self.responses.start()
+        if self.embedder is not None:
+            self.embedder.start()
         self._started = True
         try:
             self.sources = self._build_sources()
@@ -295,6 +304,8 @@ class Engine:
             self.detection.stop()
         if self.responses is not None:
             self.responses.stop()
+        if self.embedder is not None:
+            self.embedder.stop()
         if self.models is not None:
             self.models.close()
         self.writer.stop()

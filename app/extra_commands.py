@@ -24,7 +24,10 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
     p.set_defaults(handler=_cmd_eval)
 
+    from app.analysis_cli import register as register_analysis
     from app.rules_cli import register as register_rules
+
+    register_analysis(sub, add_common)
 
     register_rules(sub, add_common)
 

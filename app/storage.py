@@ -11,6 +11,7 @@ from store.db import Migration, Store
 
 def component_migrations() -> dict[str, Sequence[Migration]]:
     """Each component owns its tables; the store applies their migrations in order, recording versions."""
+    from detectors.similar_alerts import SIMILAR_MIGRATIONS
     from detectors.storage import DETECTOR_MIGRATIONS
     from playbooks.storage import PLAYBOOK_MIGRATIONS
     from store.archive import ARCHIVE_MIGRATIONS
@@ -21,6 +22,7 @@ def component_migrations() -> dict[str, Sequence[Migration]]:
         "playbooks": PLAYBOOK_MIGRATIONS,
         "forward": FORWARD_MIGRATIONS,
         "archive": ARCHIVE_MIGRATIONS,
+        "similar": SIMILAR_MIGRATIONS,
     }
 
 
