@@ -46,8 +46,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
         found = similar_to(store.con, args.alert, k=args.top)
         title = None
         if found is not None:
-            row = store.con.execute("SELECT title, entity FROM alerts WHERE alert_id = ?", [args.alert]).fetchone()
-            title = f"{row[0]} ({row[1]})" if row else None
+            rows = store.con.execute("SELECT title, entity FROM alerts WHERE alert_id = ?", [args.alert]).fetchall()
+            title = f"{rows[0][0]} ({rows[0][1]})" if rows else None
     finally:
         store.close()
     if found is None:

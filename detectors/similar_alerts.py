@@ -73,8 +73,9 @@ class SimilarAlert:
 
 # -- vectors ------------------------------------------------------------------------------------------------------
 def _has_table(cur: Any, name: str) -> bool:
-    row = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
-    return bool(row and row[0])
+    # fetchall, not fetchone: a result left unfinished blocks the caller's next relation query on this cursor
+    rows = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def alert_vectors(cur: Any, alert_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
@@ -160,10 +161,10 @@ ORDER BY top.score DESC, top.alert_id DESC
 def similar_to(cur: Any, alert_id: int, k: int = 5, min_score: float = 0.1) -> list[SimilarAlert] | None:
     """The `k` earlier alerts most like `alert_id`, best first; None when there is no such alert. Reads only:
     the asked alert's vector is computed on the spot when it has none stored yet."""
-    row = cur.execute("SELECT vec FROM alert_embeddings WHERE alert_id = ? AND model = ?",
-                      [alert_id, MODEL]).fetchone()
-    if row is not None:
-        vector = [float(x) for x in row[0]]
+    stored = cur.execute("SELECT vec FROM alert_embeddings WHERE alert_id = ? AND model = ?",
+                         [alert_id, MODEL]).fetchall()
+    if stored:
+        vector = [float(x) for x in stored[0][0]]
     else:
         ids, vectors = alert_vectors(cur, [alert_id])
         if not ids:

@@ -234,7 +234,8 @@ def triage_messages(inc: Incident, boundary: str, similar: Sequence[dict[str, An
                "status": a.get("status"), "entity": scrub(a.get("entity")), "count": a.get("count"),
                "first_seen": _when(a.get("first_seen")), "last_seen": _when(a.get("last_seen"))}
               for a in inc.alerts]
-    rows = [{k: scrub(v) for k, v in e.items() if v not in (None, "")} for e in inc.evidence]
+    rows = [{k: int(v) if k == "event_id" else scrub(v) for k, v in e.items() if v not in (None, "")}
+            for e in inc.evidence]
     past = [{"alert_id": s.get("alert_id"), "score": s.get("score"), "title": scrub(s.get("title")),
              "outcome": scrub(s.get("outcome"))} for s in similar]
     body = json.dumps({"alerts": alerts, "evidence": rows, "similar_past_alerts": past}, ensure_ascii=False,
@@ -343,8 +344,11 @@ def triage_alert(cur: Any, alert_id: int, config: PlaybookConfig | None, *, sigm
     from detectors.similar_alerts import similar_to
 
     similar: list[dict[str, Any]] = []
+    sub = cur.cursor()  # its own connection: a failed look-up must leave nothing unfinished on `cur`
     try:
-        similar = [{**s.as_dict(), "outcome": s.outcome()} for s in similar_to(cur, alert_id, k=3, min_score=0.5) or []]
+        similar = [{**s.as_dict(), "outcome": s.outcome()} for s in similar_to(sub, alert_id, k=3, min_score=0.5) or []]
     except Exception:  # a store without vectors yet: triage goes on without them
         similar = []
+    finally:
+        sub.close()
     return triage(cur, alert_id, config, tags=rule_tags(sigma_dirs), offline=offline, similar=similar)

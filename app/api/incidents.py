@@ -28,8 +28,9 @@ LIMIT ?
 
 
 def has_table(cur: Any, name: str) -> bool:
-    row = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
-    return bool(row and row[0])
+    # fetchall, not fetchone: a result left unfinished blocks the next relation query on this cursor
+    rows = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def list_incidents(cur: Any, limit: int) -> tuple[str, list[dict[str, Any]]]:

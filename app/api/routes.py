@@ -158,10 +158,10 @@ def list_alerts(ctx: ApiContext, request: Request) -> dict[str, Any]:
 def get_alert(ctx: ApiContext, alert_id: int) -> dict[str, Any] | None:
     cur = ctx.store.cursor()
     try:
-        row = cur.execute(f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = ?", [alert_id]).fetchone()
-        if row is None:
+        found = cur.execute(f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = ?", [alert_id]).fetchall()
+        if not found:
             return None
-        alert = record(ALERT_FIELD_NAMES, row)
+        alert = record(ALERT_FIELD_NAMES, found[0])
         ids = [int(x) for x in (alert.get("event_ids") or [])]
         cols = ", ".join(f'"{c}"' for c in _EVIDENCE_COLS)
         evidence = cur.execute(f"SELECT {cols} FROM events WHERE event_id IN (SELECT unnest(?::BIGINT[])) "
