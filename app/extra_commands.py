@@ -28,6 +28,9 @@ def register(sub: Any, add_common: AddCommon) -> None:
     from app.rules_cli import register as register_rules
 
     register_analysis(sub, add_common)
+    from app.web import register as register_web
+
+    register_web(sub, add_common)
 
     register_rules(sub, add_common)
 
