@@ -111,9 +111,9 @@ def run_api(alerts: int, requests: int) -> None:
 
 
 def _direct_query(cur: Any, params: dict[str, str]) -> None:
-    from detectors.alerts import AlertSummary
+    """The API's own SQL (app.api.routes.alerts_sql), run in-process: what HTTP and JSON add is the difference."""
+    from app.api.routes import alerts_sql
 
-    cols = ", ".join(f'"{c}"' for c in AlertSummary.COLUMNS)
     where, args = [], []
     for key, value in params.items():
         if key == "entity":
@@ -122,9 +122,7 @@ def _direct_query(cur: Any, params: dict[str, str]) -> None:
         else:
             where.append(f"{key} IN (SELECT unnest(?::VARCHAR[]))")
             args.append(value.split(","))
-    sql = f"SELECT {cols} FROM alerts {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY alert_id DESC " \
-          "LIMIT 101"
-    cur.execute(sql, args).fetchall()
+    cur.execute(alerts_sql(where), [*args, 101]).fetchall()
 
 
 def run_similar(alerts: int, lookups: int = 100) -> None:
