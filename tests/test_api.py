@@ -344,3 +344,17 @@ def test_bad_api_address_and_taken_port_fail_in_one_line(tmp_path: Path) -> None
         busy = subprocess.run([*base, "--api", str(port)], capture_output=True, text=True, timeout=120)
     assert busy.returncode == 1 and f"cannot serve the API on http://127.0.0.1:{port}" in busy.stderr
     assert "Traceback" not in busy.stderr
+
+
+def test_api_config_is_checked_by_key() -> None:
+    from app.config import ConfigError, parse_config
+
+    assert parse_config('[api]\nlisten = "8765"\n').api.listen == "8765"
+    for text, key in (('[api]\nlisten = "example.org:80"\n', "api.listen"),
+                      ('[api]\nlisten = "127.0.0.1:99999"\n', "api.listen"),
+                      ("[api]\nstream_queue = 0\n", "api.stream_queue"),
+                      ("[api]\nquery_timeout_s = 0\n", "api.query_timeout_s"),
+                      ("[api]\nport = 1\n", "api.port")):
+        with pytest.raises(ConfigError) as err:
+            parse_config(text)
+        assert err.value.key == key, text
