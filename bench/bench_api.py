@@ -141,8 +141,6 @@ def run_similar(alerts: int, lookups: int = 100) -> None:
             took = time.perf_counter() - t0
             print(f"  embed {n:,} alerts (rule, entity kind, evidence templates and fields → {DIMS} floats): "
                   f"{took:.1f} s ({n / took:,.0f} alerts/s, off the scorer's path)")
-            size = store.con.execute("SELECT sum(estimated_size) FROM duckdb_tables() WHERE table_name = "
-                                     "'alert_embeddings'").fetchall()[0][0]
             rng = random.Random(11)
             ids = [rng.randint(alerts // 2, alerts) for _ in range(lookups)]
             timings = []
@@ -155,16 +153,16 @@ def run_similar(alerts: int, lookups: int = 100) -> None:
                                 strict=True)
             matrix = np.asarray(vecs, dtype=np.float32)
             brute = []
-            for aid in ids:
+            for aid in ids:  # the vectors are unit length: cosine is a dot product
                 t0 = time.perf_counter()
-                q = matrix[aid - 1]
-                scores = matrix @ q / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(q) + 1e-9)
+                scores = matrix[: aid - 1] @ matrix[aid - 1]
                 np.argpartition(-scores, 5)[:5]
                 brute.append((time.perf_counter() - t0) * 1000)
             print(f"  similar-alert look-up at {alerts:,} alerts: p50 {statistics.median(timings):6.1f} ms  p95 "
                   f"{_pct(timings, 95):6.1f} ms  (numpy brute force on the same vectors in memory: p95 "
                   f"{_pct(brute, 95):5.1f} ms; ratio {_pct(timings, 95) / max(_pct(brute, 95), 1e-6):.1f}x)")
-            print(f"  vectors stored: {len(ids_all):,} rows, ~{(size or 0) / 1e6:,.0f} MB estimated in DuckDB")
+            print(f"  vectors stored: {len(ids_all):,} rows of FLOAT[{DIMS}] ({len(ids_all) * DIMS * 4 / 1e6:,.0f} MB "
+                  "uncompressed)")
         finally:
             store.close()
 
