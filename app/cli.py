@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no console: print a live status line")
     p.add_argument("--rate", type=float, default=200.0, help="background lines per second (default 200)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until ctrl+c)")
+    p.add_argument("--api", metavar="[HOST:]PORT", help="also serve the local API (as for vigil run)")
 
     p = sub.add_parser("ingest", help="one-shot import of files (or - for stdin) with progress and a summary")
     _add_common(p)
@@ -293,6 +294,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for p in (db, Path(str(db) + ".wal"), mirror_path(db)):
             p.unlink(missing_ok=True)  # the demo starts from a clean slate every time (its audit mirror too)
         shutil.rmtree(models, ignore_errors=True)
+    if args.api:
+        from app.api.address import parse_api_address
+
+        parse_api_address(args.api)
+        cfg.api.listen = args.api
     scenario = DemoScenario(rate=args.rate)
     if not args.headless:
         return _console(cfg, str(db), read_only=False, demo=scenario)
