@@ -63,12 +63,25 @@ class ListenerConfig:
 
 
 @dataclass
+class SessionsConfig:
+    """Sessions keyed by an id in the message (HDFS blocks, request ids), scored when they close."""
+
+    id_pattern: str = ""  # RE2, e.g. "blk_-?\\d+"; empty = off
+    learn_sessions: int = 2000  # closed sessions that make the baseline before any is scored
+    idle_s: float = 3600.0  # a session closes after this long without a line (event time)
+    rare_share: float = 0.02  # a template in fewer than this share of baseline sessions is rare
+    level: str = "high"  # model severity that flags a session
+    severity: str = "medium"  # severity of the alert a flagged session raises
+
+
+@dataclass
 class DetectorsConfig:
     percentiles: list[float] = field(default_factory=lambda: [85.0, 95.0, 99.0, 99.9])
     group_window_s: int = 600
     learning_events: int = 20000
     sigma_dirs: list[str] = field(default_factory=list)  # your Sigma rules; same id (or name) replaces a built-in
     disabled_rules: list[str] = field(default_factory=list)  # rule names or ids that never run
+    sessions: SessionsConfig = field(default_factory=SessionsConfig)
     models_dir: str = ""  # default: $XDG_DATA_HOME/vigil/models
     enabled: bool = True
 
@@ -247,6 +260,21 @@ def _validate(cfg: Config, path: Path | None) -> None:
             raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")
+    sess = cfg.detectors.sessions
+    for key in ("level", "severity"):
+        if getattr(sess, key) not in ("low", "medium", "high", "critical"):
+            raise ConfigError(path, f"detectors.sessions.{key}", f"must be low, medium, high or critical, got "
+                                                                 f"{getattr(sess, key)!r}")
+    if sess.id_pattern:
+        import re
+
+        try:
+            re.compile(sess.id_pattern)
+        except re.error as exc:
+            raise ConfigError(path, "detectors.sessions.id_pattern",
+                              f"{sess.id_pattern!r} is not a regex: {exc}") from None
+    if not 0 < sess.rare_share < 1:
+        raise ConfigError(path, "detectors.sessions.rare_share", f"must be between 0 and 1, got {sess.rare_share}")
     _validate_deny_lists(cfg.playbooks, path)
     from playbooks.audit_anchor import parse_syslog_address
 

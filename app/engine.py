@@ -212,8 +212,15 @@ class Engine:
             BankConfig(baseline_events=max(100, cfg.learning_events), levels=SeverityLevels(*cfg.percentiles)),
             template_text=self.templates.text,
         )
+        sessions = None
+        if cfg.sessions.id_pattern:
+            from detectors.sessions import SessionConfig
+
+            s = cfg.sessions
+            sessions = SessionConfig(id_pattern=s.id_pattern, learn_sessions=s.learn_sessions, idle_s=s.idle_s,
+                                     rare_share=s.rare_share, level=s.level, severity=s.severity)
         scorer_cfg = ScorerConfig(window=timedelta(seconds=cfg.group_window_s), rule_dirs=rule_dirs,
-                                  local_site=self.config.sources.site or None)
+                                  local_site=self.config.sources.site or None, sessions=sessions)
         self.scorer = Scorer(scorer_cfg, models=self.models, ruleset=ruleset)
         self.scorer.resume(self.store.cursor())
         self.detection = DetectionConsumer(self.scorer, self.store, self.writer, self.ids,

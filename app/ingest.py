@@ -85,6 +85,8 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
                 if stream is not sys.stdin.buffer:
                     stream.close()
         engine.wait_idle(timeout=3600)
+        if engine.detection is not None:
+            engine.detection.finish()
     finally:
         engine.stop()
     elapsed = time.monotonic() - t0

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 READ_ROWS = 20_000  # events per catch-up read from the store
 FAST_BATCHES = 16  # committed batches held in memory for the scorer; more are read back later
+COMMIT_EVENTS = 50_000  # while behind, scored batches are committed together up to this many events …
+COMMIT_SECONDS = 0.25  # … or this long (an idle scorer commits at once)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class DetectionConsumer:
         self._thread = threading.Thread(target=self._run, name="vigil-scorer", daemon=True)
         self._commits: collections.deque[tuple[int, float]] = collections.deque(maxlen=4096)  # (max id, when)
         self._pending: Future[list[AlertUpdate]] | None = None
+        self._held: ScoredBatch | None = None  # scored, not yet committed (group commit)
+        self._held_since = time.monotonic()
         self.next_id = scorer.checkpoint.last_event_id + 1
         self.scored_events = 0
         self.read_back_events = 0  # events the fast path did not deliver, read from the store instead
@@ -107,19 +111,37 @@ class DetectionConsumer:
         return DetectionLag(behind, waited)
 
     def caught_up(self) -> bool:
-        return self.next_id - 1 >= self._ids.horizon() and (self._pending is None or self._pending.done())
+        return (self.next_id - 1 >= self._ids.horizon() and self._held is None
+                and (self._pending is None or self._pending.done()))
 
     def wait_caught_up(self, timeout: float) -> bool:
         """Block until every event committed so far is scored and its alerts committed."""
         deadline = time.monotonic() + timeout
         target = self._ids.horizon()
         while time.monotonic() < deadline:
-            if self.next_id - 1 >= target and (self._pending is None or self._pending.done()):
+            if self.next_id - 1 >= target and self._held is None and (self._pending is None or self._pending.done()):
                 return True
             if not self._thread.is_alive():
                 return False
             time.sleep(0.02)
         return False
+
+    def finish(self, timeout: float = 600.0) -> bool:
+        """End of a one-shot input: once caught up, score what only closes at the end (open sessions) and commit
+        it. True when done."""
+        if not self.wait_caught_up(timeout):
+            return False
+        scored = self.scorer.finish()
+        if not scored.updates:
+            return True
+        written = self._writer.call(lambda con: self.scorer.commit(con, scored), urgent=True).result(timeout=timeout)
+        self.alerts += len(written)
+        for cb in self.on_alerts:
+            try:
+                cb(written)
+            except Exception:
+                log.exception("alert consumer failed")
+        return True
 
     # -- the loop ----------------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -131,7 +153,11 @@ class DetectionConsumer:
                 self._stop.wait(1.0)
                 continue
             if batch is None:
-                self._finish_pending()  # nothing new: hand the last batch's alerts on now, not with the next
+                # Nothing new: commit what was scored and hand its alerts on now, not with the next batch.
+                if not self._commit_held() or not self._finish_pending():
+                    log.error("detection stopped: %s", self.last_error)
+                    self.stopped_on = self.last_error
+                    return
                 self.idle.set()
                 self._wake.wait(0.2)
                 self._wake.clear()
@@ -143,6 +169,7 @@ class DetectionConsumer:
                 log.error("detection stopped: %s", self.last_error)
                 self.stopped_on = self.last_error
                 return
+        self._commit_held()
         self._finish_pending()
 
     def _next_batch(self) -> tuple[int, pa.RecordBatch] | None:
@@ -185,12 +212,23 @@ class DetectionConsumer:
             scored = ScoredBatch(last, batch.num_rows, [], [], [], self.scorer.checkpoint)
         scored.checkpoint.last_event_id = max(scored.checkpoint.last_event_id, last)
         scored.last_event_id = scored.checkpoint.last_event_id
-        if not self._finish_pending():
-            return False
-        fut = self._writer.call(lambda con: self.scorer.commit(con, scored), urgent=True)
-        self._pending = fut
         self.next_id = last + 1
         self.scored_events += batch.num_rows
+        # Group commit: while the scorer is behind, several batches go into one commit (an alert updated by each
+        # of them is written once). Exactly-once is unchanged: alerts, windows and checkpoint still commit together.
+        self._held = scored if self._held is None else self._held.merge(scored)
+        if self._held.events >= COMMIT_EVENTS or time.monotonic() - self._held_since >= COMMIT_SECONDS:
+            return self._commit_held()
+        return True
+
+    def _commit_held(self) -> bool:
+        held, self._held = self._held, None
+        if held is None:
+            return True
+        if not self._finish_pending():
+            return False
+        self._pending = self._writer.call(lambda con: self.scorer.commit(con, held), urgent=True)
+        self._held_since = time.monotonic()
         return True
 
     def _finish_pending(self) -> bool:

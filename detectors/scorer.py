@@ -73,11 +73,12 @@ class ScorerConfig:
     novelty_warmup_events: int = 10_000  # "new template" stays quiet until this many events were scored
     max_open_groups: int = 50_000
     local_site: str | None = None  # events landed from other sites were scored there: skipped here
+    sessions: Any = None  # detectors.sessions.SessionConfig: sessions keyed by an id in the message (off: None)
 
 
 @dataclass
 class ScoredBatch:
-    """What scoring one batch produced, to be committed in one transaction."""
+    """What scoring one batch (or several, merged) produced, to be committed in one transaction."""
 
     last_event_id: int
     events: int
@@ -85,6 +86,31 @@ class ScoredBatch:
     windows_changed: list[tuple[str, str, dict[str, Any]]]
     windows_removed: list[tuple[str, str]]
     checkpoint: ScorerCheckpoint
+
+    def merge(self, later: ScoredBatch) -> ScoredBatch:
+        """This batch's results followed by `later`'s, as if scored in one: each alert and window once, in its
+        latest state; what each alert gained is added up."""
+        by_id = {u.alert_id: u for u in self.updates}
+        for u in later.updates:
+            prior = by_id.get(u.alert_id)
+            if prior is not None:
+                u.new_event_ids = prior.new_event_ids + u.new_event_ids
+                u.new_count += prior.new_count
+                firsts = [t for t in (prior.new_first_seen, u.new_first_seen) if t is not None]
+                u.new_first_seen = min(firsts) if firsts else None
+                u.previous_severity = prior.previous_severity
+            by_id[u.alert_id] = u
+        windows = {(r, k): v for r, k, v in self.windows_changed}
+        removed = set(self.windows_removed)
+        for r, k in later.windows_removed:
+            windows.pop((r, k), None)
+            removed.add((r, k))
+        for r, k, v in later.windows_changed:
+            windows[(r, k)] = v
+            removed.discard((r, k))
+        return ScoredBatch(later.last_event_id, self.events + later.events, sorted(by_id.values(),
+                           key=lambda u: u.alert_id), [(r, k, v) for (r, k), v in windows.items()], sorted(removed),
+                           later.checkpoint)
 
 
 class Scorer:
@@ -98,6 +124,11 @@ class Scorer:
         self.ruleset = ruleset if ruleset is not None else load_rules(self.config.rule_dirs,
                                                                       self.config.disabled_rules)
         self.rules = RuleEngine(self.ruleset, group_window=self.config.window)
+        self.sessions: Any = None
+        if self.config.sessions is not None:
+            from detectors.sessions import SessionDetector
+
+            self.sessions = SessionDetector(self.config.sessions)
         self.grouper = AlertGrouper(window=self.config.window, evidence_cap=self.config.evidence_cap,
                                     max_open=self.config.max_open_groups)
         self._lock = threading.Lock()
@@ -158,6 +189,8 @@ class Scorer:
             if local.num_rows:
                 hits.extend(self.rules.evaluate(local))
                 hits.extend(self._novelty_hits(local))
+                if self.sessions is not None:
+                    hits.extend(self.sessions.add(local))
                 if self.models is not None:
                     hits.extend(self._model_hits(local, hits))
             hits.sort(key=lambda h: (h.seq or min(h.event_ids, default=0), h.detector, h.rule_id, h.entity))
@@ -175,6 +208,18 @@ class Scorer:
                 cp.template_max = top
             self.checkpoint = cp
             return ScoredBatch(cp.last_event_id, batch.num_rows, updates, changed, removed, cp)
+
+    def finish(self) -> ScoredBatch:
+        """The end of a one-shot input (`vigil ingest`, a replay): close what only closes by waiting — open
+        sessions — and score them. A live engine never calls this."""
+        with self._lock:
+            hits = self.sessions.flush() if self.sessions is not None else []
+            hits.sort(key=lambda h: (h.seq, h.rule_id, h.entity))
+            now = datetime.now(UTC)
+            for h in hits:
+                self.grouper.add(h, now)
+            updates = self.grouper.take_updates()
+            return ScoredBatch(self.checkpoint.last_event_id, 0, updates, [], [], self.checkpoint)
 
     def process(self, batch: pa.RecordBatch) -> list[AlertUpdate]:
         """Score a batch and return its alert changes (no store: replays, evaluations, tests)."""

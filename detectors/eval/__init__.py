@@ -45,16 +45,14 @@ def run(name: str, args: argparse.Namespace) -> int:
         print(f"vigil eval {name}: {exc}", file=sys.stderr)
         return 3
     results: list[EvalResult] = out if isinstance(out, list) else [out]
-    for r in results[:-1] if len(results) > 1 else []:
-        print(r.render())
-        print()
     summarise = getattr(module, "summarise", None)
     if len(results) == 1:
         final = results[-1]
     else:
         final = summarise(results) if summarise else combine(f"{name} (all parts)", results)
-    if len(results) > 1:
-        print(results[-1].render())
-        print()
-    print(final.render())
+    for r in results:
+        if r is not final:
+            print(r.render())
+            print()
+    print(final.render())  # last: scripts read its closing precision/recall/f1 line
     return 0

@@ -46,7 +46,10 @@ RETRY_AFTER_FAILURE_S = 300.0
 @dataclass
 class BankConfig:
     baseline_events: int = 50_000  # events collected in learning mode before the first training
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = FAMILIES  # window models (one row per entity and minute: few rows)
+    # Event models score every event: PCA costs a tenth of an IsolationForest per row, which at 100k lines/s is
+    # the difference between a share of a core and most of one.
+    event_families: tuple[str, ...] = ("pca",)
     levels: SeverityLevels = field(default_factory=SeverityLevels)
     # Hits start at this severity: "low" (p85) would flag 15 % of normal traffic and "medium" 5 %.
     min_severity: str = "high"
@@ -61,8 +64,8 @@ class BankConfig:
     def __post_init__(self) -> None:
         if self.min_severity not in SEVERITIES:
             raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}, not {self.min_severity!r}")
-        unknown = [f for f in self.families if f not in FAMILIES]
-        if unknown or not self.families:
+        unknown = [f for f in (*self.families, *self.event_families) if f not in FAMILIES]
+        if unknown or not self.families or not self.event_families:
             raise ValueError(f"unknown model families {unknown}; known: {', '.join(FAMILIES)}")
         if self.baseline_events < 100:
             raise ValueError("baseline_events must be at least 100")
@@ -74,8 +77,10 @@ class _Track:
     """One kind of model (event or window): live models, rolling baseline, background trainer, hot swap."""
 
     def __init__(self, kind: str, model_dir: Path, config: BankConfig, target: int,
-                 train: Callable[[list[Any], threading.Event], None], size: Callable[[Any], int]) -> None:
+                 train: Callable[[list[Any], threading.Event], None], size: Callable[[Any], int],
+                 families: tuple[str, ...]) -> None:
         self.kind = kind
+        self.families = families
         self.model_dir = model_dir
         self.config = config
         self.target = target
@@ -99,7 +104,7 @@ class _Track:
         self._trainer: threading.Thread | None = None
 
     def paths(self) -> list[Path]:
-        return [model_path(self.model_dir, f, self.kind) for f in self.config.families]
+        return [model_path(self.model_dir, f, self.kind) for f in self.families]
 
     def reload(self) -> None:
         present = [p for p in self.paths() if p.exists()]
@@ -248,12 +253,12 @@ class ModelBank:
         self._min_sev = SEVERITIES.index(self.config.min_severity)
         self._scored = 0
         self._events = _Track(EVENT_KIND, self.model_dir, self.config, self.config.baseline_events,
-                              self._train_events, len)
+                              self._train_events, len, self.config.event_families)
         self._windows: _Track | None = None
         self._open: EntityWindows | None = None
         if self.config.window_s is not None:
             self._windows = _Track(WINDOW_KIND, self.model_dir, self.config, self.config.baseline_windows,
-                                   self._train_windows, lambda c: c.windows)
+                                   self._train_windows, lambda c: c.windows, self.config.families)
             self._open = EntityWindows(self.config.window_s, max_open_events=self.config.max_open_window_events)
         self.reload()
 
@@ -377,10 +382,13 @@ class ModelBank:
         if len(rows) == 0:
             return []
         keys = closed.keys.astype(str)
+        order = np.argsort(keys, kind="stable")  # events of one window together, in arrival order
+        sorted_keys = keys[order]
         out = []
         for r in rows.tolist():
             key = W.keys[r]
-            members = np.flatnonzero(keys == key)[:EVIDENCE_PER_WINDOW]
+            lo, hi = np.searchsorted(sorted_keys, key, "left"), np.searchsorted(sorted_keys, key, "right")
+            members = order[lo:hi][:EVIDENCE_PER_WINDOW]
             contrib = scored.contributions[r] if scored.contributions is not None else None
             unseen = W.unseen[r]
             extra = (f"; templates never seen in the baseline: {', '.join(map(str, unseen[:5]))}" if unseen
@@ -409,7 +417,7 @@ class ModelBank:
     # Fitting runs in a child process (detectors.models.isolated): it would otherwise hold the GIL for seconds.
     def _train_events(self, chunks: list[Any], stop: threading.Event) -> None:
         run_isolated(train_event_models, EventColumns.concat(chunks), self.model_dir, stop=stop,
-                     families=self.config.families, top_k=self.config.top_k, seed=self.config.seed)
+                     families=self.config.event_families, top_k=self.config.top_k, seed=self.config.seed)
 
     def _train_windows(self, chunks: list[Any], stop: threading.Event) -> None:
         run_isolated(train_window_models, WindowChunk.concat(chunks), self.model_dir, stop=stop,
