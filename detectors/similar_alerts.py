@@ -161,6 +161,11 @@ ORDER BY top.score DESC, top.alert_id DESC
 def similar_to(cur: Any, alert_id: int, k: int = 5, min_score: float = 0.1) -> list[SimilarAlert] | None:
     """The `k` earlier alerts most like `alert_id`, best first; None when there is no such alert. Reads only:
     the asked alert's vector is computed on the spot when it has none stored yet."""
+    earlier = cur.execute("SELECT count(*) FROM alert_embeddings WHERE alert_id < ? AND model = ?",
+                          [alert_id, MODEL]).fetchall()
+    if not earlier[0][0]:  # nothing to compare with: no need to embed (nor to import scikit-learn)
+        exists = cur.execute("SELECT count(*) FROM alerts WHERE alert_id = ?", [alert_id]).fetchall()
+        return [] if exists[0][0] else None
     stored = cur.execute("SELECT vec FROM alert_embeddings WHERE alert_id = ? AND model = ?",
                          [alert_id, MODEL]).fetchall()
     if stored:
