@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", metavar="ID", help="this site's id (stamped on forwarded events)")
     p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
                    help="headless and not on a terminal: one status line this often (default 10)")
+    p.add_argument("--api", metavar="[HOST:]PORT",
+                   help="serve the read-only JSON API and live alert stream here (loopback unless a host is given; "
+                        "bearer token in $XDG_DATA_HOME/vigil/api-token)")
 
     p = sub.add_parser("demo", help="the console on a generated scenario (SSH brute force, web scan, …)")
     _add_common(p, db_default="$XDG_DATA_HOME/vigil/demo.duckdb, emptied at every start; a --db you give is kept")
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until ctrl+c)")
     p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
                    help="headless and not on a terminal: one status line this often (default 10)")
+    p.add_argument("--api", metavar="[HOST:]PORT", help="also serve the local API (as for vigil run)")
 
     p = sub.add_parser("ingest", help="one-shot import of files (or - for stdin) with progress and a summary")
     _add_common(p)
@@ -150,9 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        from app.api.address import ApiAddressError
+        from app.api.server import ApiStartError
         from store.db import StoreError, StoreLockedError
         from store.sources.net import ListenerError
 
+        if isinstance(exc, ApiAddressError | ApiStartError):
+            print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
         if isinstance(exc, ListenerError):  # bad --listen URL, port in use, unreadable TLS key
             print(f"vigil: {exc}", file=sys.stderr)
             return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
@@ -288,6 +297,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.forward.nats = args.forward
     if args.consume:
         cfg.forward.consume = args.consume
+    if args.api:
+        from app.api.address import parse_api_address
+
+        parse_api_address(args.api)  # a bad address fails now, in one line
+        cfg.api.listen = args.api
     read_only = args.read_only or cfg.ui.read_only
     if not args.headless:
         return _console(cfg, args.db, read_only=read_only)
@@ -302,6 +316,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=args.db, read_only=read_only).start()
     print(f"vigil: storing into {engine.store.path}", file=sys.stderr)
+    if engine.api is not None:
+        made = "created" if engine.api.token_created else "in"
+        print(f"vigil: API on {engine.api.url}/api/v1/ (bearer token {made} {engine.api.token_path})",
+              file=sys.stderr)
     return run_headless(engine, stop, every=args.status_every)
 
 
@@ -334,6 +352,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for p in (db, Path(str(db) + ".wal"), mirror_path(db)):
             p.unlink(missing_ok=True)  # the demo starts from a clean slate every time (its audit mirror too)
         shutil.rmtree(models, ignore_errors=True)
+    if args.api:
+        from app.api.address import parse_api_address
+
+        parse_api_address(args.api)
+        cfg.api.listen = args.api
     scenario = DemoScenario(rate=args.rate)
     if not args.headless:
         return _console(cfg, str(db), read_only=False, demo=scenario)

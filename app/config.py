@@ -160,6 +160,17 @@ class AssetsConfig:
 
 
 @dataclass
+class ApiConfig:
+    """The local integration API (`vigil run --api`): read-only JSON and a live alert stream for scripts."""
+
+    listen: str = ""  # "127.0.0.1:8765" (or a port alone: loopback) serves the API in the engine; "" = off
+    token_file: str = ""  # default: $XDG_DATA_HOME/vigil/api-token (created 0600 on first start)
+    stream_queue: int = 1000  # alerts held for one slow stream client; beyond it they are dropped and counted
+    max_rows: int = 1000  # most rows one request returns (alerts, incidents, events)
+    query_timeout_s: float = 10.0  # an analyst SQL query (/api/v1/events) is interrupted after this
+
+
+@dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
@@ -171,6 +182,7 @@ class Config:
     forward: ForwardConfig = field(default_factory=ForwardConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     assets: AssetsConfig = field(default_factory=AssetsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     source_path: Path | None = None
 
 
@@ -287,6 +299,18 @@ def _validate(cfg: Config, path: Path | None) -> None:
     for key in ("max_partition_mb", "max_partition_rows"):
         if getattr(cfg.archive, key) < 1:
             raise ConfigError(path, f"archive.{key}", f"must be at least 1, got {getattr(cfg.archive, key)}")
+    if cfg.api.listen:
+        from app.api.address import ApiAddressError, parse_api_address
+
+        try:
+            parse_api_address(cfg.api.listen)
+        except ApiAddressError as exc:
+            raise ConfigError(path, "api.listen", str(exc)) from None
+    for key in ("stream_queue", "max_rows"):
+        if getattr(cfg.api, key) < 1:
+            raise ConfigError(path, f"api.{key}", f"must be at least 1, got {getattr(cfg.api, key)}")
+    if cfg.api.query_timeout_s <= 0:
+        raise ConfigError(path, "api.query_timeout_s", f"must be > 0, got {cfg.api.query_timeout_s}")
     for key in ("max_output_bytes", "max_answer_s"):
         if getattr(cfg.llm, key) <= 0:
             raise ConfigError(path, f"llm.{key}", f"must be > 0, got {getattr(cfg.llm, key)}")

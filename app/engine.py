@@ -13,6 +13,8 @@ One line of log, top to bottom (the order `Engine.__init__` builds things in):
     └ scorer: Sigma rules + correlations,            alerts + correlation windows + checkpoint committed in
               template novelty, anomaly models       ONE transaction (urgent lane of the writer)
     └ on_alerts: outbox (typed rows for the console) · response desk (severity routing, playbooks)
+                 · alert embedder (similar past alerts, its own thread) · local API stream (app.api);
+                 the last two join through `subscribe_alerts`
 
 It runs the same way under the Textual console and headless (`vigil run --headless`, `vigil demo`, `vigil ingest`).
 Everything that crosses to a UI goes through `Outbox` (thread-safe, drained in batches by the UI bridge).
@@ -24,7 +26,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -197,6 +199,18 @@ class Engine:
             self.responses.decided.append(self._response_of_incident)
             self.responses.label_of = self._incident_label
             self.detection.on_alerts.append(self._counted_handoff(self.responses.on_alerts))
+        self.embedder: Any = None
+        if self.detection is not None:  # similar past alerts: vectors written off the scorer's path
+            from detectors.similar_alerts import AlertEmbedder
+
+            self.embedder = AlertEmbedder(self.store, self.writer)
+            self.subscribe_alerts(self.embedder.on_alert_updates)
+        self.api: Any = None
+        if config.api.listen:  # the local integration API: read-only JSON and a live stream, on its own thread
+            from app.api.server import ApiServer
+
+            self.api = ApiServer(config.api, store=self.store, status=self.status)
+            self.subscribe_alerts(self.api.stream.on_alert_updates)
 
     def _first_free_event_id(self) -> int:
         """After the last stored event and after the scorer's checkpoint: ids of abandoned events are settled, so
@@ -315,6 +329,14 @@ class Engine:
                 raise
         return handoff
 
+    def subscribe_alerts(self, callback: Callable[[list[AlertUpdate]], None]) -> bool:
+        """Hand every batch of written alerts (new and changed, typed) to `callback` as well. It runs on the
+        scorer's thread right after the commit, so it must only queue work, never block. False: detection is off."""
+        if self.detection is None:
+            return False
+        self.detection.on_alerts.append(self._counted_handoff(callback))
+        return True
+
     # -- sources --------------------------------------------------------------------------------------------------
     def _build_sources(self) -> list[Source]:
         cfg = self.config.sources
@@ -355,11 +377,15 @@ class Engine:
             self.detection.start()
         if self.responses is not None:
             self.responses.start()
+        if self.embedder is not None:
+            self.embedder.start()
         self._started = True
         try:
             self.sources = self._build_sources()
             for src in self.sources:
                 src.start(self.submit)
+            if self.api is not None:
+                self.api.start()
         except BaseException:
             self.stop()  # a bad --listen/--forward URL must not leave threads and the store open
             raise
@@ -375,6 +401,8 @@ class Engine:
             self.store.close()
             return
         self._housekeeping_stop.set()
+        if self.api is not None:  # first: no request may read a store that is closing
+            self.api.stop()
         self.writer.begin_stop()  # a write failing now (a full disk) is given up, not retried through the stop
         if self._housekeeping.is_alive():
             self._housekeeping.join(30)  # it may be inside a writer call (retention): never past store.close
@@ -392,6 +420,8 @@ class Engine:
         self.incidents.stop(timeout=STOP_WAIT_S)  # folds what detection handed over, before the writer stops
         if self.responses is not None:
             self.responses.stop(timeout=STOP_WAIT_S)
+        if self.embedder is not None:
+            self.embedder.stop()
         if self.models is not None:
             self.models.close(timeout=STOP_WAIT_S)
         self.writer.stop(timeout=STOP_WAIT_S)

@@ -21,6 +21,7 @@ SECTIONS = [
     ("Syslog UDP: fixed offered rate", "bench.bench_net", "run_udp", {}),
     ("Forward: site → NATS JetStream → central", "bench.bench_forward", "run", {}),
     ("Console: first frame, key latency under ingest, RSS", "bench.bench_ui", "run", {}),
+    ("Local API and similar alerts at 100k alerts", "bench.bench_api", "run", {}),
 ]
 
 

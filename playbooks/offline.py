@@ -58,12 +58,15 @@ def suggest(catalog: Catalog, alert: AlertContext, limit: int = 3) -> list[Model
     return out
 
 
-def explain(alert: AlertContext) -> str:
-    """A template explanation from the alert's own fields (no model)."""
+def explain(alert: AlertContext, similar: list[dict[str, Any]] | None = None) -> str:
+    """A template explanation from the alert's own fields and its look-alikes' outcomes (no model)."""
     a = alert.alert
     lines = [f"Alert {a.get('alert_id')}: {a.get('title') or a.get('rule_id') or a.get('detector')}",
              f"Severity {a.get('severity')}, score {a.get('score')}, {a.get('count') or len(alert.evidence)} "
              f"event(s) for {a.get('entity') or 'no entity'} between {a.get('first_seen')} and {a.get('last_seen')}."]
     if a.get("why"):
         lines.append(f"Why: {a.get('why')}")
+    for s in (similar or [])[:3]:
+        lines.append(f"Last time: alert {s.get('alert_id')} ({s.get('title')}, {s.get('entity')}, similarity "
+                     f"{float(s.get('score') or 0):.2f}) was {s.get('outcome')}.")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -147,6 +148,9 @@ def render_detail(detail: AlertDetail, theme: str) -> Text:
 class DetailPane(VerticalScroll, can_focus=True):
     """Shows one alert; `show(id)` loads it in the `detail` worker group (a newer request supersedes)."""
 
+    BINDINGS = [Binding("t", "triage", "Triage", id="detail.triage",
+                        tooltip="a short assessment of this alert's incident, every claim citing events")]
+
     DEFAULT_CSS = """
     DetailPane { height: 50%; border-top: solid $primary; background: $surface; padding: 0 1; }
     """
@@ -160,6 +164,8 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.detail: AlertDetail | None = None
         self.incident: IncidentDetail | None = None
         self.loads = 0
+        self.similar: list[Any] = []
+        self.triage_report: Any = None
 
     @property
     def incident_id(self) -> int | None:
@@ -167,6 +173,7 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("select an alert and press enter", style="dim"), id="detail-body")
+        yield from SimilarAndTriage.compose()
 
     def show(self, alert_id: int | None, kind: str = "alert") -> None:
         self.alert_id = alert_id
@@ -175,6 +182,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             self.query_one("#detail-body", Static).update(Text(f"no {kind} selected", style="dim"))
             return
         self.load(alert_id, kind)
+        SimilarAndTriage.show(self, alert_id)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail")
     def load(self, row_id: int, kind: str = "alert") -> None:
@@ -210,3 +218,132 @@ class DetailPane(VerticalScroll, can_focus=True):
             body.update(Text(clean(message.error or "not found"), style="bold red"))
             return
         body.update(render_detail(message.detail, self.app.theme))
+
+    # -- similar past alerts and triage (self-contained: SimilarAndTriage below) ----------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="similar")
+    def load_similar(self, alert_id: int) -> None:
+        self.post_message(SimilarLoaded(alert_id, *SimilarAndTriage.similar(self.store, alert_id)))
+
+    def on_similar_loaded(self, message: SimilarLoaded) -> None:
+        message.stop()
+        if message.alert_id == self.alert_id:
+            self.similar = message.rows
+            self.query_one("#detail-similar", Static).update(render_similar(message.rows, message.error))
+
+    def action_triage(self) -> None:
+        if self.alert_id is None or self.store is None:
+            self.notify("no alert selected", severity="warning", markup=False)
+            return
+        self.query_one("#detail-triage", Static).update(Text("\ntriage: reading the incident …", style="dim"))
+        self.run_triage(self.alert_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="triage")
+    def run_triage(self, alert_id: int) -> None:
+        self.post_message(TriageDone(alert_id, *SimilarAndTriage.triage(self.app, self.store, alert_id)))
+
+    def on_triage_done(self, message: TriageDone) -> None:
+        message.stop()
+        if message.alert_id == self.alert_id:
+            self.triage_report = message.report
+            self.query_one("#detail-triage", Static).update(render_triage(message.report, message.error))
+
+
+class SimilarLoaded(Message):
+    def __init__(self, alert_id: int, rows: list[Any], error: str | None) -> None:
+        super().__init__()
+        self.alert_id, self.rows, self.error = alert_id, rows, error
+
+
+class TriageDone(Message):
+    def __init__(self, alert_id: int, report: Any, error: str | None) -> None:
+        super().__init__()
+        self.alert_id, self.report, self.error = alert_id, report, error
+
+
+class SimilarAndTriage:
+    """The detail pane's two extra sections: the top three similar past alerts (how they ended), and the
+    triage report on `t`. Both are read in workers; neither can fail the pane."""
+
+    # Placeholders as tall as a short answer, so the pane does not jump when the workers answer.
+    @staticmethod
+    def compose() -> ComposeResult:
+        yield Static(render_similar(None), id="detail-similar")
+        yield Static(Text("\nt: triage this alert's incident", style="dim"), id="detail-triage")
+
+    @staticmethod
+    def show(pane: DetailPane, alert_id: int) -> None:
+        pane.query_one("#detail-similar", Static).update(render_similar(None))
+        pane.query_one("#detail-triage", Static).update(Text("\nt: triage this alert's incident", style="dim"))
+        pane.load_similar(alert_id)
+
+    @staticmethod
+    def similar(store: Any, alert_id: int) -> tuple[list[Any], str | None]:
+        from detectors.similar_alerts import similar_to
+
+        try:
+            with reading(store) as cur:
+                return list(similar_to(cur, alert_id, k=3, min_score=0.3) or []), None
+        except Exception as exc:
+            return [], f"{type(exc).__name__}: {exc}"
+
+    @staticmethod
+    def triage(app: Any, store: Any, alert_id: int) -> tuple[Any, str | None]:
+        from playbooks.config import config_from_sections
+        from playbooks.triage import triage_alert
+
+        try:
+            cfg = app.config
+            llm = config_from_sections(cfg.llm, cfg.playbooks, sources=cfg.sources)
+            with reading(store) as cur:
+                return triage_alert(cur, alert_id, llm, sigma_dirs=cfg.detectors.sigma_dirs), None
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+
+
+def render_similar(rows: list[Any] | None, error: str | None = None) -> Text:
+    """`rows` None: still looking."""
+    t = Text(end="")
+    if rows is None:
+        t.append("\nsimilar past alerts", style="bold")
+        t.append("  looking …\n", style="dim")
+        return t
+    if error:
+        t.append("\nsimilar past alerts", style="bold")
+        t.append(f"  unavailable: {clean(error, 200)}\n", style="dim")
+        return t
+    t.append("\nsimilar past alerts", style="bold")
+    if not rows:
+        t.append("  none yet\n", style="dim")
+        return t
+    t.append("\n")
+    for s in rows:
+        t.append(f" {s.score:4.2f} ", style="dim")
+        t.append(f"#{s.alert_id} ")
+        t.append(clean(s.title or s.rule_id or "alert", 80))
+        t.append(f"  {clean(s.entity or '-', 80)}  ", style="dim")
+        t.append(clean(s.outcome(), 200), style="bold" if s.status in ("false_positive", "resolved") else "")
+        t.append("\n")
+    return t
+
+
+def render_triage(report: Any, error: str | None = None) -> Text:
+    from playbooks.triage import SECTION_TITLES, SECTIONS
+
+    t = Text(end="")
+    if report is None:
+        t.append(f"\ntriage failed: {clean(error or 'unknown error', 300)}\n", style="bold red")
+        return t
+    t.append("\ntriage", style="bold")
+    t.append(f"  {clean(report.source, 60)}" + (f" — {clean(report.note, 160)}" if report.note else "") + "\n",
+             style="dim")
+    for section in SECTIONS:
+        claims = [c for c in report.claims if c.section == section]
+        if not claims:
+            continue
+        t.append(f" {SECTION_TITLES[section]}\n", style="bold")
+        for c in claims:
+            t.append("  • " + clean(c.text, 400))
+            t.append(f"  [events {', '.join(str(i) for i in c.event_ids[:8])}]\n", style="dim")
+    if report.dropped:
+        t.append(f" {len(report.dropped)} claim(s) dropped: no valid citation\n", style="dim")
+    return t
