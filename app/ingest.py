@@ -20,8 +20,8 @@ from typing import Any, BinaryIO
 from app.config import Config
 from store.sources.base import LineBatch
 
-CHUNK = 1 << 20
-LINES_PER_BATCH = 5000
+CHUNK = 1 << 22
+LINES_PER_BATCH = 20000
 
 
 def _split_lines(stream: Any, on_bytes: Callable[[int], None]) -> Iterator[list[bytes]]:
