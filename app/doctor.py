@@ -92,6 +92,7 @@ def run_doctor(args: argparse.Namespace) -> int:
             results.append((OK, "store", f"in use by a running engine: {exc}"))
         except StoreError as exc:
             results.append((FAIL, "store", str(exc)))
+    results += _problem_checks(db)
     free = shutil.disk_usage(db.parent if db.parent.exists() else Path.home()).free / 1e9
     results.append((OK if free > 1 else WARN, "disk", f"{free:,.1f} GB free at {db.parent}"))
 
@@ -126,6 +127,23 @@ def run_doctor(args: argparse.Namespace) -> int:
     for status, what, detail in results:
         print(_line(status, what, detail))
     return 1 if any(r[0] == FAIL for r in results) else 0
+
+
+def _problem_checks(db: Path) -> list[tuple[str, str, str]]:
+    """What the engine on this store (running now, or its last run) did not do: its health file's problems."""
+    from app.problems import read_health
+
+    health = read_health(db)
+    if health is None:
+        return []
+    who = (f"running engine (pid {health.pid}, as of {health.updated_at})" if health.running
+           else f"last run (ended {health.updated_at})")
+    if not health.problems:
+        return [(OK, "problems", f"{who}: none — everything received was stored, scored and handed on")]
+    out = [(FAIL if any(p.severe for p in health.problems) else WARN, "problems",
+            f"{who}: {len(health.problems)} problem(s)")]
+    out += [(FAIL if p.severe else WARN, "problem", p.line(400)) for p in health.problems]
+    return out
 
 
 def _detection_check(cur: Any) -> tuple[str, str, str]:

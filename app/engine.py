@@ -13,6 +13,8 @@ One line of log, top to bottom (the order `Engine.__init__` builds things in):
     └ scorer: Sigma rules + correlations,            alerts + correlation windows + checkpoint committed in
               template novelty, anomaly models       ONE transaction (urgent lane of the writer)
     └ on_alerts: outbox (typed rows for the console) · response desk (severity routing, playbooks)
+                 · alert embedder (similar past alerts, its own thread) · local API stream (app.api);
+                 the last two join through `subscribe_alerts`
 
 It runs the same way under the Textual console and headless (`vigil run --headless`, `vigil demo`, `vigil ingest`).
 Everything that crosses to a UI goes through `Outbox` (thread-safe, drained in batches by the UI bridge).
@@ -24,18 +26,21 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from app.config import Config
+from app.problems import Problem, engine_problems, write_health
 from app.storage import open_store
 from detectors.alerts import AlertSummary, AlertUpdate
+from detectors.incidents import IncidentBook, IncidentSummary
 from store.db import Store
 from store.event_ids import EventIdAllocator
 from store.pipeline import Enricher, IngestPipeline
@@ -45,12 +50,15 @@ from store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
+STOP_WAIT_S = 120.0  # longest wait for one engine thread to end at stop()
+
 
 class Outbox:
     """Thread-safe hand-over from engine threads to whoever displays them; bounded, drops the oldest (counted)."""
 
     def __init__(self, maxlen: int = 20000) -> None:
         self._alerts: collections.OrderedDict[int, AlertSummary] = collections.OrderedDict()
+        self._incidents: collections.OrderedDict[int, IncidentSummary] = collections.OrderedDict()
         self._maxlen = maxlen
         self._notices: collections.deque[str] = collections.deque(maxlen=200)
         self._lock = threading.Lock()
@@ -64,6 +72,21 @@ class Outbox:
             while len(self._alerts) > self._maxlen:
                 self._alerts.popitem(last=False)
                 self.dropped += 1
+
+    def put_incidents(self, incidents: Sequence[IncidentSummary]) -> None:
+        with self._lock:
+            for inc in incidents:
+                self._incidents.pop(inc.incident_id, None)
+                self._incidents[inc.incident_id] = inc
+            while len(self._incidents) > self._maxlen:
+                self._incidents.popitem(last=False)
+                self.dropped += 1
+
+    def drain_incidents(self) -> list[IncidentSummary]:
+        with self._lock:
+            out = list(self._incidents.values())
+            self._incidents.clear()
+        return out
 
     def notice(self, text: str) -> None:
         with self._lock:
@@ -97,6 +120,8 @@ class EngineStatus:
     last_error: str | None = None
     read_only: bool = False
     outbox_dropped: int = 0
+    abandoned: dict[str, int] = field(default_factory=dict)  # source -> events received and never stored
+    problems: list[Problem] = field(default_factory=list)  # everything not done, severe first (app.problems)
 
 
 def models_dir(config: Config, store: Store) -> Path:
@@ -116,7 +141,7 @@ class Engine:
         # so DuckDB must refuse files and settings for the whole instance (those settings are not per cursor).
         self.store: Store = open_store(db_path or config.store.path or None, config, sealed=True)
         self.writer = StoreWriter(self.store)
-        self.ids = EventIdAllocator(self.store.max_id("events", "event_id") + 1)
+        self.ids = EventIdAllocator(self._first_free_event_id())
         self.outbox = Outbox()
         self.sources: list[Source] = []
         self._extra_sources = list(extra_sources)
@@ -124,6 +149,9 @@ class Engine:
         self._started = False
         self._housekeeping_stop = threading.Event()
         self._housekeeping = threading.Thread(target=self._housekeep, name="vigil-housekeeping", daemon=True)
+        self.alert_handoff_errors = 0
+        self.last_alert_handoff_error: str | None = None
+        self.rule_problems: list[tuple[str, str]] = []
 
         enrichers: list[Enricher] = []
         self.templates: Any = None
@@ -147,6 +175,12 @@ class Engine:
             enrichers.append(self.forwarder.enricher)
             self.writer.on_commit.append(self.forwarder.wake)
         self.pipeline = IngestPipeline(self.writer, ids=self.ids, enrichers=enrichers)
+        self.ruleset: Any = None
+        # Incidents fold the committed alerts of one attacker into one row (detectors.incidents).
+        self.incidents = IncidentBook(self.store, self.writer,
+                                      window=timedelta(seconds=max(1, config.detectors.incident_window_s)),
+                                      techniques_of=self._rule_tags, on_change=[self.outbox.put_incidents])
+        self.incidents.load(self.store.cursor())
         if config.detectors.enabled:
             self._build_detection()
         self.responses: Any = None
@@ -162,7 +196,57 @@ class Engine:
             self.playbook_session = PlaybookSession(pb_cfg, PlaybookDb.via_writer(self.writer, self.store),
                                                     catalog=catalog)
             self.responses = ResponseDesk(self.playbook_session, self.outbox)
-            self.detection.on_alerts.append(self.responses.on_alerts)
+            self.responses.decided.append(self._response_of_incident)
+            self.responses.label_of = self._incident_label
+            self.detection.on_alerts.append(self._counted_handoff(self.responses.on_alerts))
+        self.embedder: Any = None
+        if self.detection is not None:  # similar past alerts: vectors written off the scorer's path
+            from detectors.similar_alerts import AlertEmbedder
+
+            self.embedder = AlertEmbedder(self.store, self.writer)
+            self.subscribe_alerts(self.embedder.on_alert_updates)
+        self.api: Any = None
+        if config.api.listen:  # the local integration API: read-only JSON and a live stream, on its own thread
+            from app.api.server import ApiServer
+
+            self.api = ApiServer(config.api, store=self.store, status=self.status)
+            self.subscribe_alerts(self.api.stream.on_alert_updates)
+
+    def _first_free_event_id(self) -> int:
+        """After the last stored event and after the scorer's checkpoint: ids of abandoned events are settled, so
+        detection may have stepped over them, and an event numbered at or below its checkpoint is never scored."""
+        top = self.store.max_id("events", "event_id")
+        cur = self.store.cursor()
+        try:
+            row = cur.execute("SELECT max(last_event_id) FROM scorer_checkpoint").fetchone()
+        except duckdb.Error:  # no detector tables (a store opened without their migrations)
+            row = None
+        finally:
+            cur.close()
+        return max(top, int(row[0]) if row and row[0] is not None else 0) + 1
+
+    # -- incidents ----------------------------------------------------------------------------------------------
+    def _rule_tags(self, rule_id: str) -> list[str]:
+        if self.ruleset is None:  # alerts folded without a scorer here (another site's, a test's): load the rules
+            from detectors.rules.ruleset import default_rule_dirs, load_rules
+
+            cfg = self.config.detectors
+            self.ruleset = load_rules([*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)], cfg.disabled_rules)
+        rule = self.ruleset.by_id(rule_id)
+        return list(rule.tags) if rule is not None else []
+
+    def _response_of_incident(self, decision: Any) -> None:
+        """The router's first accepted proposal for an alert becomes its incident's one response."""
+        from playbooks.param_text import format_params
+
+        accepted = next((p for p in decision.proposals if getattr(p, "accepted", False) and p.playbook_id), None)
+        if accepted is not None:
+            self.incidents.on_decision(decision.alert_id, decision.severity,
+                                       f"{accepted.playbook_id} {format_params(accepted.params)}".strip())
+
+    def _incident_label(self, alert_id: int) -> str:
+        iid = self.incidents.incident_of(alert_id)
+        return f"incident #{iid} (alert #{alert_id})" if iid is not None else f"alert #{alert_id}"
 
     # -- detection ----------------------------------------------------------------------------------------------
     def _template_miner(self) -> Any:
@@ -206,7 +290,8 @@ class Engine:
         rule_dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.sigma_dirs)]
         from app.rules_cli import disabled_ids
 
-        ruleset = load_rules(rule_dirs, disabled_ids(cfg.disabled_rules))
+        ruleset = self.ruleset = load_rules(rule_dirs, disabled_ids(cfg.disabled_rules))
+        self.rule_problems = [(str(p), str(r)) for p, r in ruleset.problems]
         for path, reason in ruleset.problems:
             self.outbox.notice(f"Sigma rule not loaded: {path}: {reason}")
             log.warning("Sigma rule not loaded: %s: %s", path, reason)
@@ -227,10 +312,30 @@ class Engine:
         self.scorer = Scorer(scorer_cfg, models=self.models, ruleset=ruleset)
         self.scorer.resume(self.store.cursor())
         self.detection = DetectionConsumer(self.scorer, self.store, self.writer, self.ids,
-                                           on_alerts=[self._to_outbox])
+                                           on_alerts=[self._counted_handoff(self._to_outbox),
+                                                      self._counted_handoff(self.incidents.on_alerts)])
 
     def _to_outbox(self, written: list[AlertUpdate]) -> None:
         self.outbox.put_alerts([u.summary_row() for u in written])
+
+    def _counted_handoff(self, fn: Any) -> Any:
+        """An alert consumer whose failure is counted and shown (the detection thread only logs it)."""
+        def handoff(written: list[AlertUpdate]) -> None:
+            try:
+                fn(written)
+            except Exception as exc:
+                self.alert_handoff_errors += 1
+                self.last_alert_handoff_error = f"{type(exc).__name__}: {exc}"[:500]
+                raise
+        return handoff
+
+    def subscribe_alerts(self, callback: Callable[[list[AlertUpdate]], None]) -> bool:
+        """Hand every batch of written alerts (new and changed, typed) to `callback` as well. It runs on the
+        scorer's thread right after the commit, so it must only queue work, never block. False: detection is off."""
+        if self.detection is None:
+            return False
+        self.detection.on_alerts.append(self._counted_handoff(callback))
+        return True
 
     # -- sources --------------------------------------------------------------------------------------------------
     def _build_sources(self) -> list[Source]:
@@ -267,18 +372,24 @@ class Engine:
     def start(self) -> Engine:
         self.writer.start()
         self.pipeline.start()
+        self.incidents.start()
         if self.detection is not None:
             self.detection.start()
         if self.responses is not None:
             self.responses.start()
+        if self.embedder is not None:
+            self.embedder.start()
         self._started = True
         try:
             self.sources = self._build_sources()
             for src in self.sources:
                 src.start(self.submit)
+            if self.api is not None:
+                self.api.start()
         except BaseException:
             self.stop()  # a bad --listen/--forward URL must not leave threads and the store open
             raise
+        write_health(self.store.path, [], running=True)
         self._housekeeping.start()
         return self
 
@@ -290,19 +401,31 @@ class Engine:
             self.store.close()
             return
         self._housekeeping_stop.set()
+        if self.api is not None:  # first: no request may read a store that is closing
+            self.api.stop()
+        self.writer.begin_stop()  # a write failing now (a full disk) is given up, not retried through the stop
+        if self._housekeeping.is_alive():
+            self._housekeeping.join(30)  # it may be inside a writer call (retention): never past store.close
         for src in self.sources:
             try:
                 src.stop()
             except Exception:
                 log.exception("stopping %s failed", getattr(src, "name", src))
         self.pipeline.stop()
+        # Every loop polls its stop event, so these joins are quick; the long limits only matter on a starved
+        # machine, where waiting beats closing the store under a thread still inside DuckDB or onnxruntime
+        # (the process would abort at exit).
         if self.detection is not None:
-            self.detection.stop()
+            self.detection.stop(timeout=STOP_WAIT_S)
+        self.incidents.stop(timeout=STOP_WAIT_S)  # folds what detection handed over, before the writer stops
         if self.responses is not None:
-            self.responses.stop()
+            self.responses.stop(timeout=STOP_WAIT_S)
+        if self.embedder is not None:
+            self.embedder.stop()
         if self.models is not None:
-            self.models.close()
-        self.writer.stop()
+            self.models.close(timeout=STOP_WAIT_S)
+        self.writer.stop(timeout=STOP_WAIT_S)
+        write_health(self.store.path, self.problems(), running=False)
         self.store.close()
         self._started = False
 
@@ -310,8 +433,19 @@ class Engine:
         from store.retention import apply_retention
 
         next_retention = time.monotonic() + 60
+        said: tuple[Any, ...] = ()
+        next_health = 0.0
         while not self._housekeeping_stop.wait(1.0):
             self._rate_window.append((time.monotonic(), self.pipeline.stats.events))
+            try:
+                problems = self.problems()
+            except Exception:  # a status read racing a shutdown: try again next second
+                log.exception("collecting problems failed")
+                problems = []
+            key = tuple((p.key, p.count, p.detail) for p in problems)
+            if key != said or time.monotonic() >= next_health:
+                write_health(self.store.path, problems, running=True)  # for `vigil doctor`, another process
+                said, next_health = key, time.monotonic() + 30
             if time.monotonic() >= next_retention:
                 next_retention = time.monotonic() + 3600
                 days, size_mb = self.config.store.retention_days, self.config.store.max_size_mb
@@ -334,14 +468,10 @@ class Engine:
                 info = {"error": str(exc)}
             info.setdefault("name", getattr(src, "name", type(src).__name__))
             sources.append(info)
-        scorer: dict[str, Any] = {}
+        scorer = self._detection_status()
         lag_events, lag_s, alerts = 0, 0.0, 0
-        if self.detection is not None:
-            scorer = self.detection.status()
+        if scorer:
             lag_events, lag_s, alerts = scorer["lag_events"], scorer["lag_seconds"], scorer["alerts"]
-            scorer["rule_errors"] = self.scorer.rules.errors.count
-            scorer["rule_error"] = self.scorer.rules.errors.last
-            scorer["model_errors"] = self.scorer.model_errors
             try:
                 scorer["models"] = self.models.state()
             except Exception as exc:
@@ -354,7 +484,24 @@ class Engine:
             detect_lag_events=lag_events, detect_lag_s=lag_s, scorer=scorer, store_path=str(self.store.path),
             store_bytes=self.store.size_bytes(), alerts_total=alerts, last_error=self.writer.stats.last_error,
             read_only=self.read_only, outbox_dropped=self.outbox.dropped,
+            abandoned=self.pipeline.abandoned_by_source(),
+            problems=engine_problems(self, scorer, self.outbox.dropped),
         )
+
+    def _detection_status(self) -> dict[str, Any]:
+        if self.detection is None:
+            return {}
+        scorer = self.detection.status()
+        scorer["stopped"] = self.detection.stopped_on is not None
+        scorer["rule_errors"] = self.scorer.rules.errors.count
+        scorer["rule_error"] = self.scorer.rules.errors.last
+        scorer["model_errors"] = self.scorer.model_errors
+        scorer["model_error"] = self.scorer.last_model_error
+        return scorer
+
+    def problems(self) -> list[Problem]:
+        """Everything that was not done, with counts and the last error (see app.problems)."""
+        return engine_problems(self, self._detection_status(), self.outbox.dropped)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until everything submitted so far is parsed, committed and scored (ingest, tests)."""
@@ -364,7 +511,15 @@ class Engine:
         if not self.writer.flush(timeout=max(0.1, deadline - time.monotonic())):
             return False
         if self.detection is not None:
-            return bool(self.detection.wait_caught_up(max(0.1, deadline - time.monotonic())))
+            if not self.detection.wait_caught_up(max(0.1, deadline - time.monotonic())):
+                return False
+            # The consumer hands committed alerts on (outbox, incidents, responses) before it goes idle; incidents
+            # are then written through the writer after the alerts they fold.
+            if not self.detection.idle.wait(max(0.1, deadline - time.monotonic())):
+                return False
+            if not self.incidents.wait_idle(max(0.1, deadline - time.monotonic())):
+                return False
+            return self.writer.flush(timeout=max(0.1, deadline - time.monotonic()))
         return True
 
 

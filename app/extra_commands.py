@@ -27,7 +27,13 @@ def register(sub: Any, add_common: AddCommon) -> None:
     p.add_argument("options", nargs=argparse.REMAINDER, help="the dataset's options (vigil eval DATASET --help)")
     p.set_defaults(handler=_cmd_eval)
 
+    from app.analysis_cli import register as register_analysis
     from app.rules_cli import register as register_rules
+
+    register_analysis(sub, add_common)
+    from app.web import register as register_web
+
+    register_web(sub, add_common)
 
     register_rules(sub, add_common)
 

@@ -11,6 +11,8 @@ from store.db import Migration, Store
 
 def component_migrations() -> dict[str, Sequence[Migration]]:
     """Each component owns its tables; the store applies their migrations in order, recording versions."""
+    from detectors.incidents import INCIDENT_MIGRATIONS
+    from detectors.similar_alerts import SIMILAR_MIGRATIONS
     from detectors.storage import DETECTOR_MIGRATIONS
     from playbooks.storage import PLAYBOOK_MIGRATIONS
     from store.archive import ARCHIVE_MIGRATIONS
@@ -19,10 +21,12 @@ def component_migrations() -> dict[str, Sequence[Migration]]:
 
     return {
         "detectors": DETECTOR_MIGRATIONS,
+        "incidents": INCIDENT_MIGRATIONS,
         "playbooks": PLAYBOOK_MIGRATIONS,
         "forward": FORWARD_MIGRATIONS,
         "archive": ARCHIVE_MIGRATIONS,
         "inventory": INVENTORY_MIGRATIONS,
+        "similar": SIMILAR_MIGRATIONS,
     }
 
 

@@ -113,15 +113,14 @@ class DetectionConsumer:
         return DetectionLag(behind, waited)
 
     def caught_up(self) -> bool:
-        return (self.next_id - 1 >= self._ids.horizon() and self._held is None
-                and (self._pending is None or self._pending.done()))
+        return self.next_id - 1 >= self._ids.horizon() and self._held is None and self._pending is None
 
     def wait_caught_up(self, timeout: float) -> bool:
-        """Block until every event committed so far is scored and its alerts committed."""
+        """Block until every event committed so far is scored, its alerts committed and handed on."""
         deadline = time.monotonic() + timeout
         target = self._ids.horizon()
         while time.monotonic() < deadline:
-            if self.next_id - 1 >= target and self._held is None and (self._pending is None or self._pending.done()):
+            if self.next_id - 1 >= target and self._held is None and self._pending is None:
                 return True
             if not self._thread.is_alive():
                 return False
@@ -234,26 +233,33 @@ class DetectionConsumer:
         return True
 
     def _commit_held(self) -> bool:
-        held, self._held = self._held, None
+        held = self._held
         if held is None:
             return True
         if not self._finish_pending():
-            return False
+            return False  # held stays: nothing of it was committed (and wait_caught_up must not say otherwise)
+        # The commit is in flight before `_held` is cleared: wait_caught_up never sees neither.
         self._pending = self._writer.call(lambda con: self.scorer.commit(con, held), urgent=True)
+        self._held = None
         self._held_since = time.monotonic()
         return True
 
     def _finish_pending(self) -> bool:
-        """Wait for the previous commit (one in flight while the next batch is scored); hand its alerts on."""
-        fut, self._pending = self._pending, None
+        """Wait for the previous commit (one in flight while the next batch is scored); hand its alerts on.
+
+        `_pending` is cleared only once that is done: `wait_caught_up` reads it, and must not report the alerts
+        committed (and handed on) while the commit is still being waited for."""
+        fut = self._pending
         if fut is None:
             return True
         try:
             written = fut.result(timeout=300)
         except StoreError as exc:
+            self._pending = None
             self._failed(f"storing alerts failed: {exc}")
             return False
         except Exception as exc:
+            self._pending = None
             self._failed(f"storing alerts failed: {type(exc).__name__}: {exc}")
             log.exception("storing alerts failed")
             return False
@@ -264,6 +270,7 @@ class DetectionConsumer:
                     cb(written)
                 except Exception:
                     log.exception("alert consumer failed")
+        self._pending = None
         return True
 
     def _failed(self, text: str) -> None:

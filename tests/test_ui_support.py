@@ -86,10 +86,15 @@ def frozen_status() -> EngineStatus:
     )
 
 
-def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, **kw: Any) -> VigilApp:
+def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, *, table: str = "alerts",
+             **kw: Any) -> VigilApp:
+    """The console on `engine`. It opens on the alert list unless `table="incidents"` (the real default): most
+    tests here write alerts directly, without the detection consumer that folds them into incidents."""
     kw.setdefault("frozen_status", frozen_status())
     kw.setdefault("state_file", StateFile(tmp_path / "state" / "console.json"))
-    return VigilApp(config or Config(), engine=engine, live=False, **kw)
+    cfg = config or Config()
+    cfg.ui.table = table
+    return VigilApp(cfg, engine=engine, live=False, **kw)
 
 
 async def settle(app: VigilApp, pilot: Any, rounds: int = 3) -> None:
@@ -106,3 +111,22 @@ async def drain(app: VigilApp, pilot: Any) -> None:
     if worker is not None:
         await worker.wait()
     await settle(app, pilot)
+
+
+def fold_incidents(engine: Engine, alert_ids: list[int]) -> None:
+    """Hand alerts written by `add_alert` to the engine's incident book, as the detection consumer does with what
+    it commits (the book reads their evidence from the store and writes incidents through the writer)."""
+    from detectors.alerts import AlertUpdate
+
+    cols = [c for c in AlertUpdate.UPSERT_COLUMNS]
+    rows = engine.store.cursor().execute(
+        f"SELECT {', '.join(cols)}, status FROM alerts WHERE alert_id IN (SELECT unnest(?)) ORDER BY alert_id",
+        [alert_ids]).fetchall()
+    updates = []
+    for r in rows:
+        d = dict(zip([*cols, "status"], r, strict=True))
+        d["event_ids"] = list(d["event_ids"] or [])
+        updates.append(AlertUpdate(**d, new_event_ids=list(d["event_ids"]), new_count=d["count"]))
+    engine.incidents.on_alerts(updates)
+    assert engine.incidents.wait_idle(30)
+    engine.writer.flush(30)
