@@ -17,6 +17,7 @@ from store.parsers.iis import IisParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.maillog import MailLogParser
 from store.parsers.monolog import MonologParser
+from store.parsers.netlog import NetServiceLogParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
 from store.parsers.voiplog import VoipLogParser
@@ -56,6 +57,7 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "ftplog": FtpLogParser,
     "voiplog": VoipLogParser,
     "maillog": MailLogParser,
+    "netlog": NetServiceLogParser,
 }
 # Industrial network sensors: Zeek logs (TSV/JSON), Suricata EVE, flow-probe CSV exports.
 FACTORIES.update({"zeek": ZeekParser, "suricata": EveParser, "flowcsv": FlowCsvParser})
@@ -70,6 +72,7 @@ ALIASES: dict[str, str] = {
     "mongodb": "dblog", "couchdb": "dblog", "proftpd": "ftplog", "vsftpd": "ftplog", "sftpgo": "ftplog",
     "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
     "zimbra": "maillog",
+    "named": "netlog", "bind": "netlog", "bind9": "netlog", "openvpn": "netlog", "endlessh": "netlog",
     "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
     "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
     "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
@@ -82,8 +85,10 @@ ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "i
 # generic JSON and plain text; the generic key=value parser comes late, so a specific key=value parser wins.
 # Web formats sit right after the access log: each answers None at its first character or key test for other
 # lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
-DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "maillog", "weberror", "webproxy", "iis", "webjson",
-                            "monolog", "ftplog", "voiplog", "json", "cefleef", "logfmt", "plain"]
+# Network services' own files (Endlessh, BIND, OpenVPN) go before syslog, whose lenient header would read
+# `… ACCEPT host=…` as a program name; they claim a line only when the service's reader knows the message.
+DEFAULT_ORDER: list[str] = ["dblog", "netlog", "applog", "syslog", "access", "maillog", "weberror", "webproxy", "iis",
+                            "webjson", "monolog", "ftplog", "voiplog", "json", "cefleef", "logfmt", "plain"]
 # Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
 DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 
