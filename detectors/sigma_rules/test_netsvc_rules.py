@@ -30,3 +30,19 @@ def test_openvpn_handshake_failures() -> None:
     lines = case_text("openvpn-bf")
     assert medium_plus(by_rule(run_rules(lines), "vpn.handshake_bruteforce")) == {"src_ip=192.168.1.31"}
     assert not medium_plus(run_rules(lines[:3]))
+
+
+def test_port_scans_through_three_firewalls() -> None:
+    # CrowdSec hub test cases pf-scan-multi-port and mikrotik-scan-multi_ports (MIT).
+    assert medium_plus(by_rule(run_rules(case_text("pf-scan-multi-port")), "net.port_scan")) == {"src_ip=10.0.2.2"}
+    mt = case_text("mikrotik-scan-multi_ports")
+    assert medium_plus(by_rule(run_rules(mt), "net.port_scan")) == {"src_ip=36.97.161.219"}
+    ports = {line.rsplit(":", 1)[1].split(",")[0] for line in mt}
+    assert len(ports) >= 15
+    # A netfilter LOG line per port, fourteen distinct ports: below the threshold.
+    nf = [f"Jun  8 14:34:{s:02d} h kernel: [5.{s}] DROP IN=eth0 OUT= SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP "
+          f"SPT=40000 DPT={1000 + s}" for s in range(14)]
+    assert not medium_plus(run_rules(nf))
+    nf.append("Jun  8 14:34:59 h kernel: [5.99] DROP IN=eth0 OUT= SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP "
+              "SPT=40000 DPT=8080")
+    assert medium_plus(by_rule(run_rules(nf), "net.port_scan")) == {"src_ip=203.0.113.9"}

@@ -16,6 +16,7 @@ from typing import Any
 
 from store.parsers.common import MONTHS, infer_year
 from store.parsers.services.dns import BIND_TIME, bind_message
+from store.parsers.services.firewall import FIREWALL, mikrotik_message, netfilter_message
 from store.parsers.services.honeypot import endlessh_message
 from store.parsers.services.normalised import iso_time
 from store.parsers.services.vpn import openvpn_message
@@ -23,6 +24,10 @@ from store.parsers.services.vpn import openvpn_message
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) ")
 _CLASSIC = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d:\d\d:\d\d) (\d{4}) ")
 _GLOG = re.compile(r"[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? +\d{1,10} [\w.-]{1,64}:\d{1,6}\] ")
+_RFC3164 = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) ")
+# After the time: the sending device (address or name), then RouterOS topics or a UniFi rule tag.
+_DEVICE = re.compile(r"([\w.:-]{1,255}) (?:\1 )?(?:((?:[a-z]{2,16},){1,6}[a-z]{2,16}) |(?=\[[\w-]{1,64}\] ))")
+_PROXMOX = re.compile(r"\d{1,6} \d \S{1,64} (\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d:\d\d:\d\d) ([+-]\d{4}) ")
 _ENDLESSH_VERBS = ("ACCEPT host=", "CLOSE host=")
 
 
@@ -32,11 +37,24 @@ class NetServiceLogParser:
     name = "netlog"
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
-        if not text or not text[0].isdigit() and text[0] not in "MTWFSIE":
+        if not text or not text[0].isdigit() and text[0] not in "JFMASONDTWIE":
             return None
+        m: re.Match[str] | None = None
         if text[0] in "IWEF" and text[1:2].isdigit():
             return self._glog(text, received_at)
+        if text[0] in "JFMASOND":
+            r = _RFC3164.match(text)
+            month = MONTHS.get(r[1]) if r else None
+            if r is not None and month is not None:
+                ts3164 = infer_year(month, int(r[2]), int(r[3]), int(r[4]), int(r[5]), received_at)
+                return self._device(ts3164, text[r.end():])
         if text[0].isdigit():
+            p = _PROXMOX.match(text)
+            if p:
+                month = MONTHS.get(p[2])
+                ts = iso_time(f"{p[3]}-{month or 1:02d}-{p[1]} {p[4]}{p[5]}", received_at) if month else None
+                ev = {"ts": ts, "message": text[p.end():], "format": "pve-firewall", "app": "pve-firewall"}
+                return ev if netfilter_message(ev["message"], ev) else None
             b = BIND_TIME.match(text)
             if b:
                 return self._bind(b, text, received_at)
@@ -52,6 +70,8 @@ class NetServiceLogParser:
             ts = iso_time(f"{c[4]}-{month:02d}-{int(c[2]):02d} {c[3]}", received_at)
             msg = text[c.end():]
         ev: dict[str, Any] = {"ts": ts, "message": msg}
+        if m is not None and (dev := self._device(ts, msg)) is not None:
+            return dev
         if msg.startswith(_ENDLESSH_VERBS) and endlessh_message(msg, ev):
             ev.update(format="endlessh", app="endlessh")
             return ev
@@ -59,6 +79,20 @@ class NetServiceLogParser:
             ev.update(format="openvpn", app="openvpn")
             return ev
         return None
+
+    def _device(self, ts: datetime | None, rest: str) -> dict[str, Any] | None:
+        d = _DEVICE.match(rest)
+        if d is None:
+            return None
+        msg = rest[d.end():]
+        ev: dict[str, Any] = {"ts": ts, "host": d[1], "message": msg}
+        if d[2]:
+            ev.update(format="mikrotik", app="routeros", fields={"topics": d[2]})
+            return ev if mikrotik_message(d[2], msg, ev) else None
+        if not netfilter_message(msg, ev):
+            return None
+        ev.update(format="unifi", app="unifi", service="unifi", category=FIREWALL)
+        return ev
 
     def _glog(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         g = _GLOG.match(text)

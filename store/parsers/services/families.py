@@ -1,6 +1,7 @@
 """Imports every service family module so their extractors register (one line per family)."""
 import store.parsers.services.database  # noqa: F401
 import store.parsers.services.dns  # noqa: F401
+import store.parsers.services.firewall  # noqa: F401
 import store.parsers.services.ftp  # noqa: F401
 import store.parsers.services.honeypot  # noqa: F401
 import store.parsers.services.mail  # noqa: F401
