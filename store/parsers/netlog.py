@@ -53,8 +53,9 @@ class NetServiceLogParser:
             if p:
                 month = MONTHS.get(p[2])
                 ts = iso_time(f"{p[3]}-{month or 1:02d}-{p[1]} {p[4]}{p[5]}", received_at) if month else None
-                ev = {"ts": ts, "message": text[p.end():], "format": "pve-firewall", "app": "pve-firewall"}
-                return ev if netfilter_message(ev["message"], ev) else None
+                body = text[p.end():]
+                pve: dict[str, Any] = {"ts": ts, "message": body, "format": "pve-firewall", "app": "pve-firewall"}
+                return pve if netfilter_message(body, pve) else None
             b = BIND_TIME.match(text)
             if b:
                 return self._bind(b, text, received_at)
