@@ -12,12 +12,14 @@ from store.parsers.cefleef import CefLeefParser
 from store.parsers.dblog import DatabaseLogParser
 from store.parsers.eve import EveParser
 from store.parsers.flow_csv import FlowCsvParser
+from store.parsers.fortigate import FortiGateParser
 from store.parsers.ftplog import FtpLogParser
 from store.parsers.iis import IisParser
 from store.parsers.jsonl import JsonLinesParser
 from store.parsers.maillog import MailLogParser
 from store.parsers.monolog import MonologParser
 from store.parsers.netlog import NetServiceLogParser
+from store.parsers.panos import PanOsParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
 from store.parsers.voiplog import VoipLogParser
@@ -58,6 +60,8 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "voiplog": VoipLogParser,
     "maillog": MailLogParser,
     "netlog": NetServiceLogParser,
+    "fortigate": FortiGateParser,
+    "panos": PanOsParser,
 }
 # Industrial network sensors: Zeek logs (TSV/JSON), Suricata EVE, flow-probe CSV exports.
 FACTORIES.update({"zeek": ZeekParser, "suricata": EveParser, "flowcsv": FlowCsvParser})
@@ -73,6 +77,8 @@ ALIASES: dict[str, str] = {
     "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
     "zimbra": "maillog",
     "named": "netlog", "bind": "netlog", "bind9": "netlog", "openvpn": "netlog", "endlessh": "netlog",
+    "fortinet": "fortigate", "fortios": "fortigate", "palo-alto": "panos", "paloalto": "panos",
+    "palo-alto-threat": "panos",
     "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
     "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
     "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
@@ -87,8 +93,11 @@ ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "i
 # lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
 # Network services' own files (Endlessh, BIND, OpenVPN) go before syslog, whose lenient header would read
 # `… ACCEPT host=…` as a program name; they claim a line only when the service's reader knows the message.
-DEFAULT_ORDER: list[str] = ["dblog", "netlog", "applog", "syslog", "access", "maillog", "weberror", "webproxy", "iis",
-                            "webjson", "monolog", "ftplog", "voiplog", "json", "cefleef", "logfmt", "plain"]
+# FortiGate's `date=… time=…` records and PAN-OS CSV records (bare or after a syslog header, whose CSV the syslog
+# reader would split at the time's colon) come before syslog and logfmt for the same reason.
+DEFAULT_ORDER: list[str] = ["dblog", "netlog", "fortigate", "panos", "applog", "syslog", "access", "maillog",
+                            "weberror", "webproxy", "iis", "webjson", "monolog", "ftplog", "voiplog", "json", "cefleef",
+                            "logfmt", "plain"]
 # Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
 DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 
