@@ -46,3 +46,14 @@ def test_port_scans_through_three_firewalls() -> None:
     nf.append("Jun  8 14:34:59 h kernel: [5.99] DROP IN=eth0 OUT= SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP "
               "SPT=40000 DPT=8080")
     assert medium_plus(by_rule(run_rules(nf), "net.port_scan")) == {"src_ip=203.0.113.9"}
+
+
+def test_windows_and_kubernetes() -> None:
+    # CrowdSec hub test cases windows-bf, k8s-audit-pod-exec-file, k8s-audit-priv-pod-file, palo-alto-threat (MIT).
+    assert medium_plus(by_rule(run_rules(case_text("windows-bf")), "auth.bruteforce")) == {"src_ip=192.168.9.212"}
+    assert not medium_plus(run_rules(case_text("windows-bf")[:4]))
+    assert medium_plus(run_rules(case_text("k8s-audit-pod-exec-file"))) == {"src_ip=192.168.49.1"}
+    priv = by_rule(run_rules(case_text("k8s-audit-priv-pod-file")), "k8s.privileged_pod")
+    assert [h.severity for h in priv] == ["high"]
+    assert medium_plus(run_rules(case_text("palo-alto-threat"))) == {"src_ip=1.2.3.2", "src_ip=1.2.3.6"}
+    assert medium_plus(by_rule(run_rules(case_text("fortinet-vpn-bf")), "auth.bruteforce")) == {"src_ip=192.168.0.1"}
