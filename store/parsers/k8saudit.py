@@ -65,12 +65,12 @@ class KubernetesAuditParser:
         if not isinstance(rec, dict) or rec.get("kind") != "Event" or \
                 not str(rec.get("apiVersion", "")).startswith("audit.k8s.io/"):
             return None
-        user = rec.get("user") if isinstance(rec.get("user"), dict) else {}
+        user: dict[str, Any] = rec["user"] if isinstance(rec.get("user"), dict) else {}
         name = str(user.get("username") or "")[:256] or None
         ips = rec.get("sourceIPs")
         ip = ips[-1] if isinstance(ips, list) and ips and isinstance(ips[-1], str) else None
-        obj = rec.get("objectRef") if isinstance(rec.get("objectRef"), dict) else {}
-        status = rec.get("responseStatus") if isinstance(rec.get("responseStatus"), dict) else {}
+        obj: dict[str, Any] = rec["objectRef"] if isinstance(rec.get("objectRef"), dict) else {}
+        status: dict[str, Any] = rec["responseStatus"] if isinstance(rec.get("responseStatus"), dict) else {}
         code = status.get("code") if isinstance(status.get("code"), int) else None
         verb, resource, sub = str(rec.get("verb", "")), str(obj.get("resource", "")), str(obj.get("subresource", ""))
         stage = rec.get("stage")

@@ -61,7 +61,7 @@ class WindowsEventXmlParser:
                               "host": host[1] if host else None, "app": provider[1] if provider else "windows",
                               "service": "windows", "message": text[:4000]}
         code = int(eid[1])
-        extra = {"event_id": code, "logon_type": data.get("LogonType"), "status": data.get("Status"),
+        extra: dict[str, Any] = {"event_id": code, "logon_type": data.get("LogonType"), "status": data.get("Status"),
                  "sub_status": data.get("SubStatus"), "workstation": data.get("WorkstationName")}
         ip = data.get("IpAddress")
         ip = None if ip in (None, "-", "") else ip
