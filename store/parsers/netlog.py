@@ -19,6 +19,7 @@ from store.parsers.services.dns import BIND_TIME, bind_message
 from store.parsers.services.firewall import FIREWALL, mikrotik_message, netfilter_message
 from store.parsers.services.honeypot import endlessh_message
 from store.parsers.services.normalised import iso_time
+from store.parsers.services.remote_access import samba_auth_message
 from store.parsers.services.vpn import openvpn_message
 
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) ")
@@ -37,8 +38,10 @@ class NetServiceLogParser:
     name = "netlog"
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
-        if not text or not text[0].isdigit() and text[0] not in "JFMASONDTWIE":
+        if not text or not text[0].isdigit() and text[0] not in "JFMASONDTWIE ":
             return None
+        if text[0] in "A " and text.lstrip(" ").startswith("Auth: ["):
+            return self._samba(text)
         m: re.Match[str] | None = None
         if text[0] in "IWEF" and text[1:2].isdigit():
             return self._glog(text, received_at)
@@ -94,6 +97,10 @@ class NetServiceLogParser:
             return None
         ev.update(format="unifi", app="unifi", service="unifi", category=FIREWALL)
         return ev
+
+    def _samba(self, text: str) -> dict[str, Any] | None:
+        ev: dict[str, Any] = {"message": text.strip(), "format": "samba", "app": "smbd"}
+        return ev if samba_auth_message(text, ev) else None
 
     def _glog(self, text: str, received_at: datetime) -> dict[str, Any] | None:
         g = _GLOG.match(text)
