@@ -59,3 +59,18 @@ def test_client_text_never_supplies_the_address(text: str) -> None:
     rec["user"] = {"username": text}
     rec["userAgent"] = text
     assert parse(json.dumps(rec))["src_ip"] == "198.51.100.7"
+
+
+def test_kubernetes_anonymous_and_service_account_refusals() -> None:
+    # Built from the CrowdSec hub test case k8s-audit-pod-exec-file (MIT) with the fields an API server sets.
+    base = json.loads(case_text("k8s-audit-pod-exec-file")[0])
+    anon = dict(base, user={"username": "system:anonymous", "groups": ["system:unauthenticated"]},
+                objectRef={"resource": "secrets", "namespace": "kube-system"}, requestURI="/api/v1/secrets",
+                verb="list", responseStatus={"code": 200})
+    assert parse(json.dumps(anon))["action"] == "k8s_anonymous_access"
+    health = dict(anon, objectRef={}, requestURI="/healthz")
+    assert parse(json.dumps(health)).get("action") is None
+    sa = dict(base, user={"username": "system:serviceaccount:default:web"}, responseStatus={"code": 403},
+              objectRef={"resource": "secrets"}, verb="list")
+    ev = parse(json.dumps(sa))
+    assert (ev["action"], ev["fields"]["service_account"]) == ("k8s_forbidden", "system:serviceaccount:default:web")

@@ -57,3 +57,15 @@ def test_windows_and_kubernetes() -> None:
     assert [h.severity for h in priv] == ["high"]
     assert medium_plus(run_rules(case_text("palo-alto-threat"))) == {"src_ip=1.2.3.2", "src_ip=1.2.3.6"}
     assert medium_plus(by_rule(run_rules(case_text("fortinet-vpn-bf")), "auth.bruteforce")) == {"src_ip=192.168.0.1"}
+
+
+def test_kubernetes_service_account_refusal_alerts() -> None:
+    import json
+
+    base = json.loads(case_text("k8s-audit-pod-exec-file")[0])
+    sa = dict(base, user={"username": "system:serviceaccount:default:web"}, responseStatus={"code": 403},
+              objectRef={"resource": "secrets"}, verb="list")
+    assert medium_plus(by_rule(run_rules([json.dumps(sa)]), "k8s.service_account_forbidden")) == {
+        "src_ip=192.168.49.1"}
+    user = dict(sa, user={"username": "alice"})
+    assert not medium_plus(run_rules([json.dumps(user)]))

@@ -6,8 +6,9 @@ ResponseStarted for the long-running exec/attach streams; RequestReceived only r
 k8s_pod_exec (a shell or command run in a running container: create on pods/exec or pods/attach that the server
 accepted), k8s_privileged_pod (a pod created with a privileged container), k8s_host_pod (a pod created sharing the
 node's network, PID or IPC namespace or mounting a hostPath volume), k8s_anonymous_access (a request the server
-allowed for system:anonymous), k8s_forbidden (a request the authorizer refused; fields.service_account when the
-caller is a service account), login_failed (401: credentials the API server rejected; category authentication).
+allowed for system:anonymous / system:unauthenticated, health probes aside), k8s_forbidden (a request the
+authorizer refused; fields.service_account when the caller is a service account), login_failed (401:
+credentials the API server rejected; category authentication).
 
 Address: `sourceIPs` lists X-Forwarded-For and X-Real-Ip values first (the client's own headers) and the
 connection's remote address last, so only the last entry is read.
@@ -23,6 +24,8 @@ from store.parsers.services.normalised import iso_time, mark
 
 K8S = "kubernetes"
 _HOST_FLAGS = ("hostNetwork", "hostPID", "hostIPC")
+# Probes a load balancer or kubelet sends anonymously by design.
+_HEALTH = ("/healthz", "/livez", "/readyz")
 
 
 def _pod_spec(obj: Any) -> dict[str, Any] | None:
@@ -106,7 +109,11 @@ class KubernetesAuditParser:
                 elif any(spec.get(f) is True for f in _HOST_FLAGS) or any(
                         isinstance(v, dict) and "hostPath" in v for v in spec.get("volumes") or []):
                     action = "k8s_host_pod"
-        if action is None and final and ok and name == "system:anonymous":
+        groups = user.get("groups") if isinstance(user.get("groups"), list) else []
+        anonymous = name == "system:anonymous" or "system:unauthenticated" in groups
+        uri = str(rec.get("requestURI", ""))
+        if action is None and final and ok and anonymous and not uri.startswith(_HEALTH) and \
+                resource not in ("healthz", "livez", "readyz"):
             action = "k8s_anonymous_access"
         mark(ev, action, category=category, outcome="failure" if code and code >= 400 else None, ip=ip, user=name,
              **extra)

@@ -65,7 +65,7 @@ def _dropbear(app: str, msg: str, ev: dict[str, Any]) -> bool:
     return dropbear_message(msg, ev)
 
 
-_SMB = re.compile(r"\s*Auth: \[([\w,() -]{1,60})\] user \[(.*)\]\\\[(.*)\] at \[[^\]]{0,80}\] with \[([\w -]{0,40})\] "
+_SMB = re.compile(r"\s*Auth: \[([\w,() -]{1,60})\] user \[(.*)\]\\\[(.*)\] at \[[^\]]{0,80}\] with \[([^\]]{0,40})\] "
                   r"status \[(NT_STATUS_\w{1,60})\] workstation \[(.*)\] remote host \[ipv[46]:" + _ADDR +
                   r"\] (?:mapped to|became) ", re.S)
 
