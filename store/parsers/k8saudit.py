@@ -109,7 +109,7 @@ class KubernetesAuditParser:
                 elif any(spec.get(f) is True for f in _HOST_FLAGS) or any(
                         isinstance(v, dict) and "hostPath" in v for v in spec.get("volumes") or []):
                     action = "k8s_host_pod"
-        groups = user.get("groups") if isinstance(user.get("groups"), list) else []
+        groups: list[Any] = user["groups"] if isinstance(user.get("groups"), list) else []
         anonymous = name == "system:anonymous" or "system:unauthenticated" in groups
         uri = str(rec.get("requestURI", ""))
         if action is None and final and ok and anonymous and not uri.startswith(_HEALTH) and \
