@@ -16,7 +16,7 @@ def test_repeated_honeypot_contact() -> None:
     assert medium_plus(hits) == {"src_ip=49.88.112.72"}
     assert medium_plus(by_rule(run_rules(case_text("cowrie_telnet-bf")), "honeypot.repeated_contact")) == {
         "src_ip=1.1.1.1"}
-    assert not medium_plus(run_rules(case_text("cowrie_telnet-bf")[:4]))
+    assert not medium_plus(run_rules(case_text("cowrie_telnet-bf")[:3]))
 
 
 def test_refused_dns_requests() -> None:
@@ -69,3 +69,16 @@ def test_kubernetes_service_account_refusal_alerts() -> None:
         "src_ip=192.168.49.1"}
     user = dict(sa, user={"username": "alice"})
     assert not medium_plus(run_rules([json.dumps(user)]))
+
+
+def test_openvpn_failures_of_both_kinds_add_up() -> None:
+    # OpenVPN's own log lines (the shapes of CrowdSec hub test case openvpn-bf, MIT): two refused certificates and
+    # two HMAC failures from one address within a minute.
+    lines = ["2024-12-15 14:12:12 198.51.100.8:45321 VERIFY ERROR: depth=0, error=certificate has expired: CN=x",
+             "2024-12-15 14:12:20 198.51.100.8:45322 TLS Auth Error: Auth Username/Password verification failed "
+             "for peer",
+             "2024-12-15 14:12:30 198.51.100.8:45323 TLS Error: incoming packet authentication failed from "
+             "[AF_INET]198.51.100.8:45323",
+             "2024-12-15 14:12:40 198.51.100.8:45324 TLS Error: TLS handshake failed"]
+    assert medium_plus(by_rule(run_rules(lines), "vpn.handshake_bruteforce")) == {"src_ip=198.51.100.8"}
+    assert not medium_plus(run_rules(lines[:3]))

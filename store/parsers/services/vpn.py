@@ -32,7 +32,9 @@ _OVPN_TLS = ("TLS Error: incoming packet authentication failed", "TLS Error: tls
              "TLS Error: TLS handshake failed", "TLS Error: TLS key negotiation failed",
              "TLS Error: tls-auth", "TLS Error: cannot locate HMAC", "TLS Error: Unroutable control packet",
              "TLS_ERROR: BIO read tls_read_plaintext error", "OpenSSL: error:")
-_OVPN_AUTH = ("TLS Auth Error:", "VERIFY ERROR:", "VERIFY PLUGIN ERROR:", "VERIFY SCRIPT ERROR:")
+_OVPN_AUTH = ("TLS Auth Error:", "VERIFY ERROR:", "VERIFY PLUGIN ERROR:", "VERIFY SCRIPT ERROR:",
+              "AUTH: Received control message: AUTH_FAILED",
+              "WARNING: Failed running command (--auth-user-pass-verify)")
 
 
 def openvpn_message(msg: str, ev: dict[str, Any]) -> bool:
