@@ -56,3 +56,16 @@ def test_planted_text_never_supplies_the_address(name: str) -> None:
     nf = parse(f"Jun  8 14:34:33 h kernel: [5.1] {name.replace('=', '')} IN=eth0 OUT= SRC=198.51.100.7 "
                f"DST=192.0.2.1 PROTO=TCP SPT=1 DPT=22")
     assert nf.get("src_ip") in (None, "198.51.100.7"), nf
+
+
+def test_routeros_without_topics_and_login_failure_spellings() -> None:
+    # The shapes of CrowdSec hub test cases mikrotik-logs / mikrotik-scan-multi_ports (MIT) as RouterOS also logs them.
+    chain = parse("Mar 18 20:36:59 MikroTik input: in:ether1-WAN out:(unknown 0), connection-state:new src-mac "
+                  "00:17:10:88:bc:02, proto TCP (SYN), 36.97.161.219:59388->80.82.202.145:23, len 40")
+    assert (chain["service"], chain["action"], chain["src_ip"], chain["fields"]["dst_port"]) == (
+        "mikrotik", "fw_drop", "36.97.161.219", 23)
+    for text in ("login failure for user admin from 10.127.0.35 via winbox",
+                 "login: failure for user admin from 10.127.0.35 via ssh",
+                 "AUTH_FAILED: login: failure for user admin from 10.127.0.35 via api"):
+        ev = parse(f"2023-03-19T12:34:09.757188+01:00 10.120.127.1 system,error,critical {text}")
+        assert (ev["action"], ev["src_ip"], ev["user"]) == ("login_failed", "10.127.0.35", "admin")

@@ -124,7 +124,8 @@ def _filterlog(app: str, msg: str, ev: dict[str, Any]) -> bool:
 _MT_FW = re.compile(r"(?:(\S{1,64}) )?([\w-]{1,32}): in:(\S{0,64}) out:(.{0,64}?), (?:connection-state:\S{1,40},? )?"
                     r"(?:src-mac [0-9a-fA-F:]{17},? )?proto (\w{1,16})(?: \([^)]{0,40}\))?, "
                     r"\[?(" + _IP + r"?)\]?(?::(\d{1,5}))?->\[?(" + _IP + r"?)\]?(?::(\d{1,5}))?, ")
-_MT_LOGIN = re.compile(r"login failure for user (.*) from (" + _IP + r") via ([\w-]{1,32})\s*\Z", re.S)
+_MT_LOGIN = re.compile(r"(?:AUTH_FAILED: )?login:? failure for user (.*) from (" + _IP + r") via ([\w-]{1,32})\s*\Z",
+                       re.S)
 
 
 def mikrotik_message(topics: str, msg: str, ev: dict[str, Any]) -> bool:
@@ -146,3 +147,11 @@ def mikrotik_message(topics: str, msg: str, ev: dict[str, Any]) -> bool:
     if login:
         return mark(ev, "login_failed", ip=login[2], user=login[1][:256] or None, protocol=login[3])
     return mark(ev, None)
+
+
+# RouterOS set to log without topics: the syslog tag is the firewall chain (`input: in:ether1 out:…, …`).
+@extractor("input", "forward", "output", "prerouting", "postrouting")
+def _routeros_chain(app: str, msg: str, ev: dict[str, Any]) -> bool:
+    if not msg.startswith("in:"):
+        return False
+    return mikrotik_message("firewall", f"{app.strip()}: {msg}", ev)
