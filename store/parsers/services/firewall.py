@@ -31,7 +31,7 @@ _IP = r"[0-9A-Fa-f:.]{2,45}"
 _NF_KEYS = re.compile(r"(?<![\w=])(IN|OUT|SRC|DST|PROTO|SPT|DPT)=(\S{0,64})")
 _NF_START = re.compile(r"(?:^|\s)((?:IN|OUT)=)")
 _UPTIME = re.compile(r"\[ {0,12}\d{1,12}\.\d{1,9}\] ?")
-_ACCEPT_WORDS = re.compile(r"(?i)accept|allow|-A-|\bpass")
+_ACCEPT_WORDS = re.compile(r"(?i)accept|allow|-A-|\bpass|\baudit\b")
 
 
 def _verdict(prefix: str) -> str:
