@@ -49,8 +49,11 @@ class NetServiceLogParser:
             r = _RFC3164.match(text)
             month = MONTHS.get(r[1]) if r else None
             if r is not None and month is not None:
+                rest = text[r.end():]
+                if _DEVICE.match(rest) is None:  # most syslog lines: no year to infer
+                    return None
                 ts3164 = infer_year(month, int(r[2]), int(r[3]), int(r[4]), int(r[5]), received_at)
-                return self._device(ts3164, text[r.end():])
+                return self._device(ts3164, rest)
         if text[0].isdigit():
             p = _PROXMOX.match(text)
             if p:
