@@ -82,3 +82,16 @@ def test_openvpn_failures_of_both_kinds_add_up() -> None:
              "2024-12-15 14:12:40 198.51.100.8:45324 TLS Error: TLS handshake failed"]
     assert medium_plus(by_rule(run_rules(lines), "vpn.handshake_bruteforce")) == {"src_ip=198.51.100.8"}
     assert not medium_plus(run_rules(lines[:3]))
+
+
+def test_kubernetes_refusals_of_both_kinds_add_up() -> None:
+    import json
+
+    base = json.loads(case_text("k8s-audit-pod-exec-file")[0])
+    recs = []
+    for i, code in enumerate((401, 403, 401, 403, 403)):
+        recs.append(json.dumps(dict(base, user={"username": "bob"}, responseStatus={"code": code},
+                                    objectRef={"resource": "secrets"}, verb="list", auditID=str(i),
+                                    stageTimestamp=f"2023-05-17T15:08:3{i}.000000Z")))
+    assert medium_plus(by_rule(run_rules(recs), "k8s.forbidden_burst")) == {"src_ip=192.168.49.1"}
+    assert not medium_plus(run_rules(recs[:4]))
