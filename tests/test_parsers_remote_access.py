@@ -29,6 +29,14 @@ def test_dropbear_attempts() -> None:
     assert (mx["action"], mx["src_ip"], mx["user"]) == ("max_attempts", "203.0.113.5", "root")
 
 
+def test_dropbear_lines_without_a_header() -> None:
+    # CrowdSec hub test case dropbear-logs (MIT), as its file holds them.
+    evs = parse_all(case_text("dropbear-logs"))
+    assert [(e.get("action"), e.get("src_ip")) for e in evs][1:] == [
+        ("login_failed", "192.168.9.163"), ("login_failed", "192.168.9.163"), ("disconnect", "192.168.1.1")]
+    assert {e.get("format") for e in evs[1:]} == {"dropbear"}
+
+
 def test_samba_auth_audit_lines() -> None:
     # CrowdSec hub test case smb-logs (MIT): log.smbd's bare lines, then the same under smbd's syslog tag.
     evs = parse_all(case_text("smb-logs"))

@@ -19,7 +19,7 @@ from store.parsers.services.dns import BIND_TIME, bind_message
 from store.parsers.services.firewall import FIREWALL, mikrotik_message, netfilter_message
 from store.parsers.services.honeypot import endlessh_message
 from store.parsers.services.normalised import iso_time
-from store.parsers.services.remote_access import samba_auth_message
+from store.parsers.services.remote_access import dropbear_message, samba_auth_message
 from store.parsers.services.vpn import openvpn_message
 
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?) ")
@@ -29,6 +29,10 @@ _RFC3164 = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) ")
 # After the time: the sending device (address or name), then RouterOS topics or a UniFi rule tag.
 _DEVICE = re.compile(r"([\w.:-]{1,255}) (?:\1 )?(?:((?:[a-z]{2,16},){1,6}[a-z]{2,16}) |(?=\[[\w-]{1,64}\] ))")
 _PROXMOX = re.compile(r"\d{1,6} \d \S{1,64} (\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d:\d\d:\d\d) ([+-]\d{4}) ")
+# Dropbear's messages as a bare file holds them (a container's stderr, a log without syslog header).
+_DROPBEAR_BARE = ("Bad password attempt for '", "Bad PAM password attempt for '", "Login attempt for nonexistent user",
+                  "Exit before auth from <", "Password auth succeeded for '", "Pubkey auth succeeded for '",
+                  "Child connection from ")
 _ENDLESSH_VERBS = ("ACCEPT host=", "CLOSE host=")
 
 
@@ -38,7 +42,11 @@ class NetServiceLogParser:
     name = "netlog"
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
-        if not text or not text[0].isdigit() and text[0] not in "JFMASONDTWIE ":
+        if not text:
+            return None
+        if text[0] in "BLEPC" and text.startswith(_DROPBEAR_BARE):
+            return self._dropbear(text)
+        if not text[0].isdigit() and text[0] not in "JFMASONDTWIE ":
             return None
         if text[0] in "A " and text.lstrip(" ").startswith("Auth: ["):
             return self._samba(text)
@@ -100,6 +108,10 @@ class NetServiceLogParser:
             return None
         ev.update(format="unifi", app="unifi", service="unifi", category=FIREWALL)
         return ev
+
+    def _dropbear(self, text: str) -> dict[str, Any] | None:
+        ev: dict[str, Any] = {"message": text.strip(), "format": "dropbear", "app": "dropbear"}
+        return ev if dropbear_message(text.strip(), ev) else None
 
     def _samba(self, text: str) -> dict[str, Any] | None:
         ev: dict[str, Any] = {"message": text.strip(), "format": "samba", "app": "smbd"}
