@@ -40,6 +40,14 @@ def test_fortigate_traffic_and_admin_login() -> None:
     assert (admin["action"], admin["src_ip"], admin["user"]) == ("login_failed", "203.0.113.5", "admin")
 
 
+def test_fortigate_behind_a_relay_header() -> None:
+    # CrowdSec hub test case fortinet-vpn-bf (MIT) as an rsyslog relay writes it.
+    line = "Oct 14 13:46:40 fw01 " + case_text("fortinet-vpn-bf")[1]
+    ev = parse(line)
+    assert (ev["format"], ev["action"], ev["src_ip"], ev["user"]) == (
+        "fortigate", "login_failed", "192.168.0.1", "sapservicecq1")
+
+
 def test_panos_threat_records() -> None:
     # CrowdSec hub test case palo-alto-threat (MIT).
     evs = parse_all(case_text("palo-alto-threat"))

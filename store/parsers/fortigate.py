@@ -1,5 +1,5 @@
-"""FortiGate (FortiOS) key=value log records, bare or behind a syslog `<PRI>`: `date=2024-10-14 time=13:46:40
-… type="event" subtype="vpn" action="ssl-login-fail" remip=… user="…"`.
+"""FortiGate (FortiOS) key=value log records, bare, behind FortiOS's syslog `<PRI>` or a relay's header:
+`date=2024-10-14 time=13:46:40 … type="event" subtype="vpn" action="ssl-login-fail" remip=… user="…"`.
 
 Actions: login_failed (SSL-VPN or IPsec XAuth login failure, an administrator login failure; fields.reason is
 FortiOS's reason, fields.invalid_user when it says the user is unknown), login (the matching successes),
@@ -21,7 +21,9 @@ from typing import Any
 from store.parsers.services.normalised import address, iso_time, mark
 from store.parsers.webapps.logfmt import tokenize
 
-_HEAD = re.compile(r"(?:<\d{1,3}>)?(date=\d{4}-\d\d-\d\d time=\d\d:\d\d:\d\d )")
+# `<PRI>` alone (FortiOS's own syslog), or a relay's RFC 3164 / ISO time and host before the record.
+_HEAD = re.compile(r"(?:<\d{1,3}>)?(?:(?:[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.+Z-]{8,30}) "
+                   r"[\w.:-]{1,255} )?(date=\d{4}-\d\d-\d\d time=\d\d:\d\d:\d\d )")
 _FAIL = ("ssl-login-fail", "tunnel-down-fail", "login-fail", "auth-logon-fail")
 _OK = ("ssl-login", "tunnel-up")
 _DROP = ("deny", "drop", "block", "blocked", "dropped", "reset", "server-rst", "client-rst")
@@ -34,7 +36,7 @@ class FortiGateParser:
     name = "fortigate"
 
     def parse(self, text: str, received_at: datetime) -> dict[str, Any] | None:
-        if not text or text[0] not in "d<":
+        if not text or (text[0] not in "d<JFMASOND" and not text[0].isdigit()) or "date=" not in text[:300]:
             return None
         h = _HEAD.match(text)
         if h is None:
