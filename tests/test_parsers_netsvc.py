@@ -93,3 +93,18 @@ def test_client_text_never_supplies_the_address(name: str) -> None:
         assert ev.get("src_ip") in (None, "198.51.100.7"), (line, ev)
     # A query name alone, without BIND's client prefix, is never a client.
     assert parse(f"19-Oct-2022 05:34:02.425 zone {name}: loaded serial 1").get("src_ip") is None
+
+
+def test_every_address_the_hub_parsers_assert_for_these_services_is_found() -> None:
+    from tests.hub_cases import parsed_lines
+
+    cases = {"bind9-logs", "bind9-syslog", "charon-ipsec-logs", "endlessh-logs", "endlessh-syslogs",
+             "fortinet-vpn-bf", "palo-alto-threat", "smb-logs", "dropbear-logs"}
+    checked = 0
+    for family in ("network", "ssh", "system"):
+        for case, line_no, asserted, ev in parsed_lines(family):
+            if case not in cases or asserted.get("source_ip") is None:
+                continue
+            checked += 1
+            assert ev.get("src_ip") == asserted["source_ip"], (case, line_no, ev)
+    assert checked >= 120
