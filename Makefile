@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 ## make test: same set-up, system packages the tests use (rsyslog, nats-server, …), then the whole suite
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -q --durations=20 $(PYTEST_ARGS)
 
 ## make bench: throughput, latency and memory figures with ratios against baselines measured in the same run
 bench: $(STAMP)

@@ -163,7 +163,7 @@ def test_config_mistakes_are_refused_with_file_key_and_value(tmp_path: Path, sec
 
 def test_a_good_keymap_and_theme_load(tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[ui]\ntheme = "monochrome"\n[ui.keymap]\n"alerts.ack" = "A"\n[llm]\nhost = "http://10.0.0.2:11434"\n')
+    cfg.write_text('[ui]\ntheme = "monochrome"\n[ui.keymap]\n"alerts.ack" = "K"\n[llm]\nhost = "http://10.0.0.2:11434"\n')
     db = tmp_path / "v.duckdb"
     log = tmp_path / "a.log"
     log.write_text(LINES[0] + "\n")

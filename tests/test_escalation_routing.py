@@ -57,7 +57,9 @@ def test_medium_alert_that_grows_to_high_reaches_review(tmp_path: Path) -> None:
         assert again[1][1]["action"] == "review"
         assert desk.reviews == 1
         _, notices = engine.outbox.drain()
-        assert any(n.startswith(f"review: alert #{first[0][0]} (high)") for n in notices), notices
+        # Said of the alert's incident when it has one: "review: incident #N (alert #M) (high) — …".
+        assert any(n.startswith("review: ") and (f"alert #{first[0][0]} (high)" in n or f"(alert #{first[0][0]}) (high)"
+                   in n) for n in notices), notices
         # More failures at the same severity route nothing more.
         with log.open("a") as fh:
             fh.write(failures(26, 5))
