@@ -65,8 +65,8 @@ _PEER_FIRST = re.compile(r"(?:(?:error|fatal): )?(?:[A-Za-z_]+(?: [A-Za-z_]+)*: 
                          r"(?: on \S+ port \d+(?: rdomain \S*)?\s*\Z|:)")
 _TIMEOUT = re.compile(r"(?:fatal: )?Timeout before authentication for (?:connection from )?(\S+) port (\d+)\s*\Z")
 # OpenSSH ≥ 8.x: a client that sent no valid SSH banner ("banner exchange: Connection from A port N: invalid format").
-_BANNER = re.compile(r"(?:error: )?banner exchange: Connection from (\S+) port (\d+): (.{1,200}?)(?: \[preauth\])?\s*\Z",
-                     re.S)
+_BANNER = re.compile(r"(?:error: )?banner exchange: Connection from (\S+) port (\d+): (.{1,200}?)"
+                     r"(?: \[preauth\])?\s*\Z", re.S)
 # tcp_wrappers (hosts.deny) refusing a connection: "refused connect from <name> (<address>)". The name is the peer's
 # reverse DNS, which its owner chooses, so only the parenthesised address that ends the line is read, and a name
 # holding a parenthesis or a space (no real host name does) leaves the line without an address.
