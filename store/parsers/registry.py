@@ -12,17 +12,22 @@ from store.parsers.cefleef import CefLeefParser
 from store.parsers.dblog import DatabaseLogParser
 from store.parsers.eve import EveParser
 from store.parsers.flow_csv import FlowCsvParser
+from store.parsers.fortigate import FortiGateParser
 from store.parsers.ftplog import FtpLogParser
 from store.parsers.iis import IisParser
 from store.parsers.jsonl import JsonLinesParser
+from store.parsers.k8saudit import KubernetesAuditParser
 from store.parsers.maillog import MailLogParser
 from store.parsers.monolog import MonologParser
+from store.parsers.netlog import NetServiceLogParser
+from store.parsers.panos import PanOsParser
 from store.parsers.plain import PlainParser
 from store.parsers.syslog import SyslogParser
 from store.parsers.voiplog import VoipLogParser
 from store.parsers.weberror import WebErrorParser
 from store.parsers.webjson import WebJsonParser
 from store.parsers.webproxy import WebProxyParser
+from store.parsers.winevent import WindowsEventXmlParser
 from store.parsers.zeek import ZeekParser
 
 
@@ -56,6 +61,11 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "ftplog": FtpLogParser,
     "voiplog": VoipLogParser,
     "maillog": MailLogParser,
+    "netlog": NetServiceLogParser,
+    "fortigate": FortiGateParser,
+    "panos": PanOsParser,
+    "winevent": WindowsEventXmlParser,
+    "k8saudit": KubernetesAuditParser,
 }
 # Industrial network sensors: Zeek logs (TSV/JSON), Suricata EVE, flow-probe CSV exports.
 FACTORIES.update({"zeek": ZeekParser, "suricata": EveParser, "flowcsv": FlowCsvParser})
@@ -70,6 +80,10 @@ ALIASES: dict[str, str] = {
     "mongodb": "dblog", "couchdb": "dblog", "proftpd": "ftplog", "vsftpd": "ftplog", "sftpgo": "ftplog",
     "asterisk": "voiplog", "freeswitch": "voiplog", "exim": "maillog", "exchange": "maillog",
     "zimbra": "maillog",
+    "named": "netlog", "bind": "netlog", "bind9": "netlog", "openvpn": "netlog", "endlessh": "netlog",
+    "fortinet": "fortigate", "fortios": "fortigate", "palo-alto": "panos", "paloalto": "panos",
+    "palo-alto-threat": "panos", "wineventlog": "winevent", "windows": "winevent", "evtx-xml": "winevent",
+    "k8s-audit": "k8saudit", "kubernetes": "k8saudit",
     "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
     "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
     "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
@@ -82,8 +96,14 @@ ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "i
 # generic JSON and plain text; the generic key=value parser comes late, so a specific key=value parser wins.
 # Web formats sit right after the access log: each answers None at its first character or key test for other
 # lines, and webjson must see Caddy/Traefik objects before the generic JSON mapping does.
-DEFAULT_ORDER: list[str] = ["dblog", "applog", "syslog", "access", "maillog", "weberror", "webproxy", "iis", "webjson",
-                            "monolog", "ftplog", "voiplog", "json", "cefleef", "logfmt", "plain"]
+# Network services' own files (Endlessh, BIND, OpenVPN) go before syslog, whose lenient header would read
+# `… ACCEPT host=…` as a program name; they claim a line only when the service's reader knows the message.
+# FortiGate's `date=… time=…` records and PAN-OS CSV records (bare or after a syslog header, whose CSV the syslog
+# reader would split at the time's colon) come before syslog and logfmt for the same reason. Windows event XML and
+# Kubernetes audit records answer None at their first characters for any other line.
+DEFAULT_ORDER: list[str] = ["dblog", "netlog", "fortigate", "panos", "winevent", "k8saudit", "applog", "syslog",
+                            "access", "maillog", "weberror", "webproxy", "iis", "webjson", "monolog", "ftplog",
+                            "voiplog", "json", "cefleef", "logfmt", "plain"]
 # Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
 DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 
