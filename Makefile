@@ -25,6 +25,7 @@ test: $(STAMP) sysdeps
 
 ## make bench: throughput, latency and memory figures with ratios against baselines measured in the same run
 bench: $(STAMP)
+	@bash scripts/install-sysdeps.sh bench
 	$(BIN)/python -m bench
 
 ## make lint: ruff, mypy and the import contract (store/detectors/playbooks never import Textual)
