@@ -13,6 +13,7 @@ from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
 from store.parsers.eve import eve_event, is_eve
+from store.parsers.journal import is_journal, journal_event
 from store.parsers.syslog import SyslogParser
 from store.parsers.webapps.jsonapps import recognise_json
 from store.parsers.zeek import json_record_event
@@ -323,12 +324,15 @@ def detect_profile(obj: dict[str, Any]) -> str:
         return "zabbix"
     if is_eve(obj):
         return "suricata"
+    if is_journal(obj):
+        return "journal"
     if "_path" in obj or ("uid" in obj and "id.orig_h" in obj):
         return "zeek"
     return "json"
 
 
-PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix, "suricata": eve_event, "zeek": json_record_event}
+PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix, "suricata": eve_event, "zeek": json_record_event,
+            "journal": journal_event}
 
 
 class JsonLinesParser:

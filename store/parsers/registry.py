@@ -55,6 +55,7 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "json": lambda: JsonLinesParser("json"),
     "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
+    "journal": lambda: JsonLinesParser("journal", profile="journal"),
     "cefleef": CefLeefParser,
     "logfmt": LogfmtParser,
     "plain": PlainParser,
@@ -86,12 +87,13 @@ ALIASES: dict[str, str] = {
     "fortinet": "fortigate", "fortios": "fortigate", "palo-alto": "panos", "paloalto": "panos",
     "palo-alto-threat": "panos", "wineventlog": "winevent", "windows": "winevent", "evtx-xml": "winevent",
     "k8s-audit": "k8saudit", "kubernetes": "k8saudit", "audit": "auditd", "linux-audit": "auditd",
+    "journald": "journal", "journalctl": "journal", "systemd-journal": "journal",
     "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
     "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
     "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
 }
 ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "ipfix": "flowcsv", "mms": "flowcsv"})
-# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
+# Generic JSON auto-detects the Wazuh, Zabbix and journal profiles, so those are only used when hinted.
 # Database logs and applications' own log lines come before syslog: each claims only its own anchored shapes, which
 # the lenient syslog header would misread (SQL Server's ERRORLOG, PostgreSQL's `%t:%r:` prefix, .NET's
 # `… -05:00 [WRN]`) as syslog lines with nonsense program names. Service log files (FTP, VoIP, mail) come before
