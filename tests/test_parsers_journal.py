@@ -139,3 +139,19 @@ def test_journal_export_file_end_to_end_raises_the_brute_force_alert(tmp_path: P
     assert q.returncode == 0, q.stderr
     assert "src_ip=203.0.113.77" in q.stdout and "auth.bruteforce" in q.stdout
     assert "198.51.100.200" not in q.stdout
+
+
+def test_audit_records_journald_collected_read_like_their_audit_log_line() -> None:
+    body = ("pid=2101 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication grantors=? acct=\"root\" "
+            "exe=\"/usr/sbin/sshd\" hostname=203.0.113.9 addr=203.0.113.9 terminal=ssh res=failed'")
+    rec = {"__REALTIME_TIMESTAMP": "1700000000200000", "_SOURCE_REALTIME_TIMESTAMP": "1700000000123000",
+           "_TRANSPORT": "audit", "_AUDIT_TYPE": "1100", "_AUDIT_TYPE_NAME": "USER_AUTH", "_AUDIT_ID": "456",
+           "SYSLOG_IDENTIFIER": "audit", "_HOSTNAME": "web1", "_PID": "2101", "MESSAGE": "USER_AUTH " + body}
+    ev = parse(json.dumps(rec))
+    bare = parse("type=USER_AUTH msg=audit(1700000000.123:456): " + body)
+    keys = ("service", "action", "src_ip", "user", "outcome", "category", "pid", "ts")
+    assert {k: ev.get(k) for k in keys} == {k: bare.get(k) for k in keys}
+    assert ev["fields"]["msg_id"] == "1700000000.123:456" and ev["host"] == "web1"
+    # The same MESSAGE from a client (not journald's audit transport) is only that client's text.
+    forged = parse(json.dumps({**rec, "_TRANSPORT": "journal", "SYSLOG_IDENTIFIER": "myapp"}))
+    assert forged.get("src_ip") is None and forged.get("action") is None

@@ -1,7 +1,8 @@
 """systemd journal export as JSON (`journalctl -o json`, one object per line): the record becomes the event the
 same program's syslog line gives. MESSAGE goes to the same per-program readers the syslog parser calls (sshd/PAM in
 store.parsers.auth, the service extractors in store.parsers.services, CEF/LEEF payloads), with SYSLOG_IDENTIFIER
-(else _COMM) as the program, so an sshd failure has the same src_ip, user and action either way.
+(else _COMM) as the program, so an sshd failure has the same src_ip, user and action either way. A kernel audit
+record journald collected itself (_TRANSPORT=audit) gives the event of its audit.log line (store.parsers.auditd).
 
 Trust: a journal record's keys without a leading underscore are written by the logging client, and any program
 may add keys of its own (`logger --journald`, sd_journal_send). None of them ever supplies an address, a user or
@@ -15,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from store.parsers.auditd import parse_record
 from store.parsers.auth import extract_auth, wants_auth
 from store.parsers.cefleef import parse_payload
 from store.parsers.services import extract_service
@@ -54,6 +56,17 @@ def _ts(v: Any) -> datetime | None:
         return None
 
 
+def _audit(obj: dict[str, Any], msg: str, ev: dict[str, Any]) -> bool:
+    # journald's own copy of a kernel audit record (_TRANSPORT=audit, set by journald): MESSAGE is "TYPE body";
+    # the record's serial and time are trusted keys. Rebuilt as the audit.log line, it is read by the same reader.
+    name, serial = obj.get("_AUDIT_TYPE_NAME"), _small_int(obj.get("_AUDIT_ID"))
+    us = _small_int(obj.get("_SOURCE_REALTIME_TIMESTAMP")) or _small_int(obj.get("__REALTIME_TIMESTAMP"))
+    if not isinstance(name, str) or serial is None or us is None or not msg.startswith(name + " "):
+        return False
+    record = f"type={name} msg=audit({us // 1_000_000}.{us // 1000 % 1000:03d}:{serial}): {msg[len(name) + 1:]}"
+    return parse_record(record, ev)
+
+
 def journal_event(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     ev: dict[str, Any] = {"format": "journal"}
     ts = _ts(obj.get("__REALTIME_TIMESTAMP"))
@@ -86,7 +99,9 @@ def journal_event(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
     msg = msg[:_MAX_MESSAGE]
     ev["message"] = msg
     # The same dispatch as the syslog parser's, so the two inputs cannot drift apart.
-    if app is not None and wants_auth(app, msg):
+    if obj.get("_TRANSPORT") == "audit" and _audit(obj, msg, ev):
+        pass
+    elif app is not None and wants_auth(app, msg):
         extract_auth(app, msg, ev)
     elif msg.startswith("CEF:") or msg.startswith("LEEF:"):
         parse_payload(msg, ev, received_at)
