@@ -5,6 +5,11 @@ addresses in every value the audited user or the remote side chooses."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +135,27 @@ def test_the_hostile_templates_name_the_client_when_the_text_is_plain() -> None:
     for template in TEMPLATES[:3]:
         ev = parse(template.format(v="alice"))
         assert ev.get("src_ip") == "203.0.113.42", template
+
+
+def test_audit_log_file_end_to_end_alerts_on_the_guessing_address(tmp_path: Path) -> None:
+    fails = [AUTH_FAIL.replace("1700000000.123:456", f"17000000{10 + i}.123:{500 + i}") for i in range(6)]
+    log = tmp_path / "audit.log"
+    log.write_text("\n".join([LOGIN_OK, EXECVE_HEX, SUDO_ENRICHED, *fails]) + "\n")
+    db = tmp_path / "x.duckdb"
+    run = subprocess.run([sys.executable, "-m", "app", "ingest", "--detect", "--db", str(db), str(log)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    q = subprocess.run([sys.executable, "-m", "app", "query", "--db", str(db), "--format", "json",
+                        "SELECT format, action, src_ip FROM events ORDER BY event_id"],
+                       capture_output=True, text=True, timeout=600)
+    assert q.returncode == 0, q.stderr
+    rows = json.loads(q.stdout)
+    assert {r["format"] for r in rows} == {"auditd"} and len(rows) == 9
+    assert [r["src_ip"] for r in rows if r["action"] == "login_failed"] == ["203.0.113.9"] * 6
+    a = subprocess.run([sys.executable, "-m", "app", "query", "--db", str(db), "--format", "json",
+                        "SELECT rule_id, entity FROM alerts WHERE severity IN ('medium', 'high', 'critical')"],
+                       capture_output=True, text=True, timeout=600)
+    alerts = {(r["rule_id"], r["entity"]) for r in json.loads(a.stdout)}
+    assert ("auth.bruteforce", "src_ip=203.0.113.9") in alerts
+    assert ("auditd.recon_tool_exec", "host=unknown") in alerts
+    assert not [x for x in alerts if "198.51.100.7" in x[1]]
