@@ -124,3 +124,14 @@ def test_real_sigmahq_auditd_rules_fire_on_matching_records() -> None:
         assert {h.title for h in hits} == {title}, (title, [h.title for h in hits])
         assert len({e for h in hits for e in h.event_ids}) == len(lines), title
     assert run_rules(BENIGN + [AUDIT_OFF, NMAP], engine) == []
+
+
+def test_setuid_program_crash_from_a_real_record() -> None:
+    from tests.hub_cases import case_text
+
+    # CrowdSec hub test case auditd-suid-crash (MIT, crowdsecurity/hub): `su --help` killed by SIGSEGV.
+    lines = case_text("auditd-suid-crash")
+    assert _fired(lines) == {("auditd.suid_program_crash", "high", "host=unknown")}
+    bash_crash = _rec(70, "ANOM_ABEND", 'auid=1000 uid=1000 gid=1000 ses=3 pid=9 comm="bash" exe="/usr/bin/bash" '
+                                        'sig=11 res=1')
+    assert _fired([bash_crash]) == set()
