@@ -155,3 +155,15 @@ def test_audit_records_journald_collected_read_like_their_audit_log_line() -> No
     # The same MESSAGE from a client (not journald's audit transport) is only that client's text.
     forged = parse(json.dumps({**rec, "_TRANSPORT": "journal", "SYSLOG_IDENTIFIER": "myapp"}))
     assert forged.get("src_ip") is None and forged.get("action") is None
+
+
+def test_a_read_key_given_twice_is_not_read() -> None:
+    line = "Dec  3 10:00:01 web1 sshd[2101]: Failed password for root from 203.0.113.9 port 52144 ssh2"
+    rec = journal_record(line)
+    # Text that pasted a second MESSAGE into the object: the decoder would keep the last copy silently.
+    twice = rec[:-1] + ', "MESSAGE": "Failed password for root from 192.0.2.10 port 1 ssh2"}'
+    ev = parse(twice)
+    assert ev["format"] == "journal" and ev.get("src_ip") is None and ev.get("action") is None
+    assert "MESSAGE" in ev["parse_error"]
+    escaped = rec.replace('"SYSLOG_IDENTIFIER"', '"SYSLOG_IDENT\\u0049FIER"')
+    assert parse(escaped)["src_ip"] == "203.0.113.9"  # one key, spelled with an escape, is still one key

@@ -13,6 +13,7 @@ is kept in `fields`, under names of its own that no reader or rule treats as an 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,26 @@ from store.parsers.services import extract_service
 _KEEP = {"_SYSTEMD_UNIT": "unit", "_TRANSPORT": "transport", "_UID": "uid", "_GID": "gid", "_EXE": "exe",
          "_COMM": "comm", "_CMDLINE": "cmdline", "_BOOT_ID": "boot_id"}
 _MAX_MESSAGE = 65536
+# The keys whose value is read; one given twice has two readings (the decoder silently keeps the last).
+_READ_KEYS = ("MESSAGE", "SYSLOG_IDENTIFIER", "_COMM", "_TRANSPORT", "_AUDIT_TYPE_NAME", "_AUDIT_ID")
+
+
+def repeated_read_keys(text: str) -> frozenset[str]:
+    """Top-level keys of `_READ_KEYS` the object's text gives more than once (journalctl never does)."""
+    if "\\u" not in text and not any(text.count(f'"{k}"') > 1 for k in _READ_KEYS):
+        return frozenset()
+    top: list[frozenset[str]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        top.append(frozenset(k for k in _READ_KEYS if keys.count(k) > 1))
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return frozenset()
+    return top[-1] if top else frozenset()  # the outermost object is decoded last
 
 
 def is_journal(obj: dict[str, Any]) -> bool:
@@ -67,7 +88,8 @@ def _audit(obj: dict[str, Any], msg: str, ev: dict[str, Any]) -> bool:
     return parse_record(record, ev)
 
 
-def journal_event(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
+def journal_event(obj: dict[str, Any], received_at: datetime, repeated: frozenset[str] = frozenset()
+                  ) -> dict[str, Any]:
     ev: dict[str, Any] = {"format": "journal"}
     ts = _ts(obj.get("__REALTIME_TIMESTAMP"))
     if ts is not None:
@@ -98,8 +120,10 @@ def journal_event(obj: dict[str, Any], received_at: datetime) -> dict[str, Any]:
         msg = ""
     msg = msg[:_MAX_MESSAGE]
     ev["message"] = msg
+    if repeated:
+        ev["parse_error"] = f"journal key(s) {', '.join(sorted(repeated))} given twice; message not read"
     # The same dispatch as the syslog parser's, so the two inputs cannot drift apart.
-    if obj.get("_TRANSPORT") == "audit" and _audit(obj, msg, ev):
+    if repeated or (obj.get("_TRANSPORT") == "audit" and _audit(obj, msg, ev)):
         pass
     elif app is not None and wants_auth(app, msg):
         extract_auth(app, msg, ev)

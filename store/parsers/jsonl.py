@@ -13,7 +13,7 @@ from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
 from store.parsers.eve import eve_event, is_eve
-from store.parsers.journal import is_journal, journal_event
+from store.parsers.journal import is_journal, journal_event, repeated_read_keys
 from store.parsers.syslog import SyslogParser
 from store.parsers.webapps.jsonapps import recognise_json
 from store.parsers.zeek import json_record_event
@@ -360,6 +360,8 @@ class JsonLinesParser:
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)
         try:
+            if profile == "journal":
+                return journal_event(obj, received_at, repeated_read_keys(s))
             if profile == "json" or profile not in PROFILES:
                 repeated = _repeated_keys(s)
                 ev = _generic(obj, received_at, repeated)
@@ -369,6 +371,8 @@ class JsonLinesParser:
                 return ev
             return PROFILES[profile](obj, received_at)
         except (TypeError, ValueError, AttributeError) as exc:
+            if profile == "journal":  # the generic mapping would read client-written keys as an address
+                return {"format": "journal", "message": text, "parse_error": f"journal record: {type(exc).__name__}"}
             # A profile met a shape it does not know: keep the object, generically mapped.
             ev = _generic(obj, received_at, _repeated_keys(s))
             ev["parse_error"] = f"{profile} profile: {type(exc).__name__}: {exc}"
