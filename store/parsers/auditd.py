@@ -67,6 +67,13 @@ def _decode(key: str, value: str, record_type: str) -> str:
 
 def _pairs(body: str, record_type: str, into: dict[str, Any]) -> None:
     pos, n = 0, len(body)
+    for m in _TOKEN.finditer(body):  # fast path: the tokens follow each other
+        if m.start() != pos:
+            break
+        key, value = m[1], m[2]
+        if key not in into:  # the first writing of a key wins; a repeated key cannot overwrite it
+            into[key] = value[1:-1] if value[:1] == '"' and len(value) >= 2 else _decode(key, value, record_type)
+        pos = m.end()
     while pos < n:
         m = _TOKEN.match(body, pos)
         if m is None:
@@ -77,7 +84,7 @@ def _pairs(body: str, record_type: str, into: dict[str, Any]) -> None:
             pos = nxt + 1
             continue
         key, value = m[1], m[2]
-        if key not in into:  # the first writing of a key wins; a repeated key cannot overwrite it
+        if key not in into:
             into[key] = _decode(key, value, record_type)
         pos = m.end()
 
