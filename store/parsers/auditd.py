@@ -75,18 +75,17 @@ def _pairs(body: str, record_type: str, into: dict[str, Any]) -> None:
             into[key] = value[1:-1] if value[:1] == '"' and len(value) >= 2 else _decode(key, value, record_type)
         pos = m.end()
     while pos < n:
-        m = _TOKEN.match(body, pos)
-        if m is None:
+        t = _TOKEN.match(body, pos)
+        if t is None:
             # Free text a record may carry (AVC's `{ read }`): skip one word, never fail the record.
             nxt = body.find(" ", pos)
             if nxt < 0:
                 break
             pos = nxt + 1
             continue
-        key, value = m[1], m[2]
-        if key not in into:
-            into[key] = _decode(key, value, record_type)
-        pos = m.end()
+        if t[1] not in into:
+            into[t[1]] = _decode(t[1], t[2], record_type)
+        pos = t.end()
 
 
 def _enriched(tail: str, into: dict[str, Any]) -> None:
