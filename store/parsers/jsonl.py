@@ -13,6 +13,7 @@ from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
 from store.parsers.eve import eve_event, is_eve
+from store.parsers.journal import is_journal, journal_event, repeated_read_keys
 from store.parsers.syslog import SyslogParser
 from store.parsers.webapps.jsonapps import recognise_json
 from store.parsers.zeek import json_record_event
@@ -323,12 +324,15 @@ def detect_profile(obj: dict[str, Any]) -> str:
         return "zabbix"
     if is_eve(obj):
         return "suricata"
+    if is_journal(obj):
+        return "journal"
     if "_path" in obj or ("uid" in obj and "id.orig_h" in obj):
         return "zeek"
     return "json"
 
 
-PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix, "suricata": eve_event, "zeek": json_record_event}
+PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix, "suricata": eve_event, "zeek": json_record_event,
+            "journal": journal_event}
 
 
 class JsonLinesParser:
@@ -356,6 +360,8 @@ class JsonLinesParser:
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)
         try:
+            if profile == "journal":
+                return journal_event(obj, received_at, repeated_read_keys(s))
             if profile == "json" or profile not in PROFILES:
                 repeated = _repeated_keys(s)
                 ev = _generic(obj, received_at, repeated)
@@ -365,6 +371,8 @@ class JsonLinesParser:
                 return ev
             return PROFILES[profile](obj, received_at)
         except (TypeError, ValueError, AttributeError) as exc:
+            if profile == "journal":  # the generic mapping would read client-written keys as an address
+                return {"format": "journal", "message": text, "parse_error": f"journal record: {type(exc).__name__}"}
             # A profile met a shape it does not know: keep the object, generically mapped.
             ev = _generic(obj, received_at, _repeated_keys(s))
             ev["parse_error"] = f"{profile} profile: {type(exc).__name__}: {exc}"

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from store.parsers.access import AccessLogParser
 from store.parsers.applog import AppLogParser, LogfmtParser
+from store.parsers.auditd import AuditdParser
 from store.parsers.cefleef import CefLeefParser
 from store.parsers.dblog import DatabaseLogParser
 from store.parsers.eve import EveParser
@@ -54,6 +55,7 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "json": lambda: JsonLinesParser("json"),
     "wazuh": lambda: JsonLinesParser("wazuh", profile="wazuh"),
     "zabbix": lambda: JsonLinesParser("zabbix", profile="zabbix"),
+    "journal": lambda: JsonLinesParser("journal", profile="journal"),
     "cefleef": CefLeefParser,
     "logfmt": LogfmtParser,
     "plain": PlainParser,
@@ -66,6 +68,7 @@ FACTORIES: dict[str, Callable[[], Parser]] = {
     "panos": PanOsParser,
     "winevent": WindowsEventXmlParser,
     "k8saudit": KubernetesAuditParser,
+    "auditd": AuditdParser,
 }
 # Industrial network sensors: Zeek logs (TSV/JSON), Suricata EVE, flow-probe CSV exports.
 FACTORIES.update({"zeek": ZeekParser, "suricata": EveParser, "flowcsv": FlowCsvParser})
@@ -83,13 +86,14 @@ ALIASES: dict[str, str] = {
     "named": "netlog", "bind": "netlog", "bind9": "netlog", "openvpn": "netlog", "endlessh": "netlog",
     "fortinet": "fortigate", "fortios": "fortigate", "palo-alto": "panos", "paloalto": "panos",
     "palo-alto-threat": "panos", "wineventlog": "winevent", "windows": "winevent", "evtx-xml": "winevent",
-    "k8s-audit": "k8saudit", "kubernetes": "k8saudit",
+    "k8s-audit": "k8saudit", "kubernetes": "k8saudit", "audit": "auditd", "linux-audit": "auditd",
+    "journald": "journal", "journalctl": "journal", "systemd-journal": "journal",
     "nginx-error": "weberror", "apache-error": "weberror", "litespeed": "weberror", "modsecurity": "weberror",
     "caddy": "webjson", "traefik": "webjson", "aws-alb": "webproxy", "cloudfront": "webproxy",
     "nginx-proxy-manager": "webproxy", "npmplus": "webproxy", "zoraxy": "webproxy", "magento": "monolog", "w3c": "iis",
 }
 ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "ipfix": "flowcsv", "mms": "flowcsv"})
-# Generic JSON auto-detects the Wazuh and Zabbix profiles, so those two are only used when hinted.
+# Generic JSON auto-detects the Wazuh, Zabbix and journal profiles, so those are only used when hinted.
 # Database logs and applications' own log lines come before syslog: each claims only its own anchored shapes, which
 # the lenient syslog header would misread (SQL Server's ERRORLOG, PostgreSQL's `%t:%r:` prefix, .NET's
 # `… -05:00 [WRN]`) as syslog lines with nonsense program names. Service log files (FTP, VoIP, mail) come before
@@ -100,10 +104,11 @@ ALIASES.update({"eve": "suricata", "suricata-eve": "suricata", "bro": "zeek", "i
 # `… ACCEPT host=…` as a program name; they claim a line only when the service's reader knows the message.
 # FortiGate's `date=… time=…` records and PAN-OS CSV records (bare or after a syslog header, whose CSV the syslog
 # reader would split at the time's colon) come before syslog and logfmt for the same reason. Windows event XML and
-# Kubernetes audit records answer None at their first characters for any other line.
-DEFAULT_ORDER: list[str] = ["dblog", "netlog", "fortigate", "panos", "winevent", "k8saudit", "applog", "syslog",
-                            "access", "maillog", "weberror", "webproxy", "iis", "webjson", "monolog", "ftplog",
-                            "voiplog", "json", "cefleef", "logfmt", "plain"]
+# Kubernetes audit records answer None at their first characters for any other line, as do bare Linux audit
+# records (`type=…`/`node=…`), which logfmt would otherwise read as anonymous key=value pairs.
+DEFAULT_ORDER: list[str] = ["dblog", "netlog", "fortigate", "panos", "winevent", "k8saudit", "auditd", "applog",
+                            "syslog", "access", "maillog", "weberror", "webproxy", "iis", "webjson", "monolog",
+                            "ftplog", "voiplog", "json", "cefleef", "logfmt", "plain"]
 # Sensor formats go before generic JSON (their records are JSON too) and claim nothing that is not theirs.
 DEFAULT_ORDER[DEFAULT_ORDER.index("json"):DEFAULT_ORDER.index("json")] = ["zeek", "suricata", "flowcsv"]
 

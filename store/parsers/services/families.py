@@ -1,4 +1,5 @@
 """Imports every service family module so their extractors register (one line per family)."""
+import store.parsers.services.auditd  # noqa: F401
 import store.parsers.services.database  # noqa: F401
 import store.parsers.services.dns  # noqa: F401
 import store.parsers.services.firewall  # noqa: F401
