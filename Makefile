@@ -21,10 +21,11 @@ demo: $(STAMP)
 
 ## make test: same set-up, system packages the tests use (rsyslog, nats-server, …), then the whole suite
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -q --durations=20 $(PYTEST_ARGS)
 
 ## make bench: throughput, latency and memory figures with ratios against baselines measured in the same run
 bench: $(STAMP)
+	@bash scripts/install-sysdeps.sh bench
 	$(BIN)/python -m bench
 
 ## make lint: ruff, mypy and the import contract (store/detectors/playbooks never import Textual)

@@ -34,11 +34,22 @@ config: $XDG_CONFIG_HOME/vigil/config.toml (see README); data: $XDG_DATA_HOME/vi
 """
 
 
-def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, *, db: bool = True,
+                db_default: str = "$XDG_DATA_HOME/vigil/vigil.duckdb") -> None:
     p.add_argument("--config", metavar="PATH", help="config file (default: $XDG_CONFIG_HOME/vigil/config.toml)")
     if db:
-        p.add_argument("--db", metavar="PATH", help="DuckDB store (default: $XDG_DATA_HOME/vigil/vigil.duckdb)")
+        p.add_argument("--db", metavar="PATH", help=f"DuckDB store (default: {db_default})")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("vigil")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"vigil {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the engine on configured/given sources (console unless --headless)")
@@ -61,12 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forward", metavar="NATS_URL", help="forward events and alerts to NATS JetStream")
     p.add_argument("--consume", metavar="NATS_URL", help="consume other sites' events from NATS JetStream")
     p.add_argument("--site", metavar="ID", help="this site's id (stamped on forwarded events)")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
+                   help="headless and not on a terminal: one status line this often (default 10)")
+    p.add_argument("--api", metavar="[HOST:]PORT",
+                   help="serve the read-only JSON API and live alert stream here (loopback unless a host is given; "
+                        "bearer token in $XDG_DATA_HOME/vigil/api-token)")
 
     p = sub.add_parser("demo", help="the console on a generated scenario (SSH brute force, web scan, …)")
-    _add_common(p)
+    _add_common(p, db_default="$XDG_DATA_HOME/vigil/demo.duckdb, emptied at every start; a --db you give is kept")
     p.add_argument("--headless", action="store_true", help="no console: print a live status line")
     p.add_argument("--rate", type=float, default=200.0, help="background lines per second (default 200)")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until ctrl+c)")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS",
+                   help="headless and not on a terminal: one status line this often (default 10)")
+    p.add_argument("--api", metavar="[HOST:]PORT", help="also serve the local API (as for vigil run)")
 
     p = sub.add_parser("ingest", help="one-shot import of files (or - for stdin) with progress and a summary")
     _add_common(p)
@@ -74,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", action="store_true",
                    help="also run templates, rules, Sigma and models over what is imported (slower; a running "
                         "engine detects continuously)")
+    p.add_argument("--learn", action="store_true",
+                   help="these files are the site's normal OT traffic: the asset inventory learns its baseline from "
+                        "them and ends learning afterwards (new talkers/functions are flagged from then on)")
 
     p = sub.add_parser("query", help="run one read-only SELECT on the store (no files, no settings, no writes)")
     _add_common(p)
@@ -131,9 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        from app.api.address import ApiAddressError
+        from app.api.server import ApiStartError
         from store.db import StoreError, StoreLockedError
         from store.sources.net import ListenerError
 
+        if isinstance(exc, ApiAddressError | ApiStartError):
+            print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
         if isinstance(exc, ListenerError):  # bad --listen URL, port in use, unreadable TLS key
             print(f"vigil: {exc}", file=sys.stderr)
             return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
@@ -142,6 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_LOCKED
         if isinstance(exc, StoreError):
             print(f"vigil: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        if isinstance(exc, BrokenPipeError):  # `vigil … | head`: the reader left; nothing to say
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
+        if isinstance(exc, OSError):  # a path the user gave that cannot be read or written: say which, no traceback
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"vigil: {exc.strerror or exc}{where}", file=sys.stderr)
             return EXIT_ERROR
         raise
 
@@ -158,38 +194,73 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def format_status(engine: Any) -> str:
+def format_status(engine: Any, *, plain: bool = False) -> str:
+    """One status line; `plain` (logs, not a terminal) writes numbers without separators, as key=value."""
+    from app.ui.status_bar import source_health  # no Textual import: plain functions over the status dicts
+
     st = engine.status()
-    healthy = sum(1 for s in st.sources if not s.get("error") and not s.get("last_error"))
-    line = (
-        f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
-        f"parse errors {st.parse_errors:,}  alerts {st.alerts_total:,}"
-    )
+    healthy = source_health(list(st.sources))[0]
+    lag = f"{st.detect_lag_events:,} behind, {st.detect_lag_s:.1f} s" if st.detect_lag_events else "caught up"
+    behind = files_behind_bytes(st.sources)
+    if plain:
+        line = (f"events={st.events_total} ev/s={st.events_per_s:.0f} sources={healthy}/{len(st.sources)} "
+                f"parse_errors={st.parse_errors} alerts={st.alerts_total} detect_lag_events={st.detect_lag_events} "
+                f"detect_lag_s={st.detect_lag_s:.1f} files_behind_bytes={behind}")
+    else:
+        line = (
+            f"{st.events_per_s:8,.0f} ev/s  total {st.events_total:,}  sources {healthy}/{len(st.sources)}  "
+            f"parse errors {st.parse_errors:,}  alerts {st.alerts_total:,}  detect: {lag}"
+        )
     models = st.scorer.get("models") if st.scorer else None
     if isinstance(models, dict) and models.get("mode") == "learning":
         line += f"  learning {100 * float(models.get('progress', 0)):.0f}%"
-    if st.scorer.get("shed_events"):
-        line += f"  scoring behind: {st.scorer['shed_events']:,} events not scored"
-    if st.last_error:
-        line += f"  store error: {st.last_error[:60]}"
+    if st.scorer.get("error"):
+        line += f"  detection error: {str(st.scorer['error'])[:80]}"
+    if engine.writer.stats.disk_full_since is not None:
+        line += f"  STORE DISK FULL ({st.store_path}): ingestion paused until there is space"
+    elif st.last_error:
+        line += f"  store error: {st.last_error[:160]}"
+    if st.problems:
+        line += (f" problems={len(st.problems)}" if plain else
+                 f"  {len(st.problems)} problem(s) (vigil doctor lists them)")
     return line
 
 
-def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> int:
+def files_behind_bytes(sources: Sequence[dict[str, Any]]) -> int:
+    """Bytes of the tailed files not yet handed over (what ingestion still has to read)."""
+    behind = 0
+    for src in sources:
+        if src.get("kind") != "files":
+            continue
+        for f in src.get("files") or []:
+            try:
+                behind += max(0, int(f.get("size") or 0) - int(f.get("offset") or 0))
+            except (TypeError, ValueError):
+                continue
+    return behind
+
+
+def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0, every: float = 10.0) -> int:
+    """Run until stopped; exit non-zero when anything received was not stored (the writer failed for good, or
+    shutdown gave up on lines), after saying what, per source."""
     tty = sys.stderr.isatty()
     deadline = time.monotonic() + seconds if seconds else None
     next_plain = 0.0
+    tick = min(1.0, max(0.1, every))
+    code = EXIT_OK
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(tick):
             if engine.writer.failed is not None:
-                print(f"\nvigil: store writer failed: {engine.writer.failed}", file=sys.stderr)
-                return EXIT_ERROR
-            line = format_status(engine)
+                print(f"\nvigil: store writer failed for good, nothing more is stored: {engine.writer.failed}",
+                      file=sys.stderr)
+                code = EXIT_ERROR
+                break
+            line = format_status(engine, plain=not tty)
             if tty:
                 print("\r" + line.ljust(120)[:160], end="", file=sys.stderr, flush=True)
             elif time.monotonic() >= next_plain:
                 print(line, file=sys.stderr, flush=True)
-                next_plain = time.monotonic() + 10
+                next_plain = time.monotonic() + every
             if deadline is not None and time.monotonic() >= deadline:
                 break
     finally:
@@ -197,12 +268,21 @@ def run_headless(engine: Any, stop: threading.Event, seconds: float = 0.0) -> in
             print(file=sys.stderr)
         engine.stop()
         print("vigil: stopped; " + format_status_final(engine), file=sys.stderr)
-    return EXIT_OK
+        problems = engine.problems()
+        for p in problems:
+            print(f"vigil: {'FAIL' if p.severe else 'warn'}: {p.line(400)}", file=sys.stderr)
+    if engine.writer.failed is not None or engine.pipeline.abandoned_by_source():
+        return EXIT_ERROR
+    return code
 
 
 def format_status_final(engine: Any) -> str:
     st = engine.pipeline.stats
-    return f"{st.events:,} events stored, {st.parse_errors:,} parse errors"
+    text = f"{st.events:,} events stored, {st.parse_errors:,} parse errors"
+    if engine.detection is not None:
+        d = engine.detection.status()
+        text += f", {d['scored']:,} scored, detection checkpoint {d['checkpoint']:,}"
+    return text
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -217,6 +297,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.forward.nats = args.forward
     if args.consume:
         cfg.forward.consume = args.consume
+    if args.api:
+        from app.api.address import parse_api_address
+
+        parse_api_address(args.api)  # a bad address fails now, in one line
+        cfg.api.listen = args.api
     read_only = args.read_only or cfg.ui.read_only
     if not args.headless:
         return _console(cfg, args.db, read_only=read_only)
@@ -231,7 +316,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=args.db, read_only=read_only).start()
     print(f"vigil: storing into {engine.store.path}", file=sys.stderr)
-    return run_headless(engine, stop)
+    if engine.api is not None:
+        made = "created" if engine.api.token_created else "in"
+        print(f"vigil: API on {engine.api.url}/api/v1/ (bearer token {made} {engine.api.token_path})",
+              file=sys.stderr)
+    return run_headless(engine, stop, every=args.status_every)
 
 
 def _console(cfg: Config, db: str | None, *, read_only: bool, demo: Any = None) -> int:
@@ -246,10 +335,11 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import DemoScenario, demo_db_path
+    from app.demo import DemoScenario, demo_db_path, demo_site_config
     from app.engine import Engine
 
     cfg = _load(args)
+    demo_site_config(cfg)  # the demo plant's [assets]: a critical PLC, its HMI and engineering station
     db = Path(args.db) if args.db else demo_db_path()
     # The demo learns its own baseline: its models must never land where a real store's models live.
     models = db.parent / f"{db.stem}-models"
@@ -262,13 +352,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for p in (db, Path(str(db) + ".wal"), mirror_path(db)):
             p.unlink(missing_ok=True)  # the demo starts from a clean slate every time (its audit mirror too)
         shutil.rmtree(models, ignore_errors=True)
+    if args.api:
+        from app.api.address import parse_api_address
+
+        parse_api_address(args.api)
+        cfg.api.listen = args.api
     scenario = DemoScenario(rate=args.rate)
     if not args.headless:
         return _console(cfg, str(db), read_only=False, demo=scenario)
     stop = _stop_on_signals()
     engine = Engine(cfg, db_path=db, extra_sources=[scenario]).start()
     print(f"vigil demo: generated scenario into {engine.store.path} (ctrl+c stops)", file=sys.stderr)
-    return run_headless(engine, stop, seconds=args.seconds)
+    return run_headless(engine, stop, seconds=args.seconds, every=args.status_every)
 
 
 # -- ingest ------------------------------------------------------------------------------------------------
@@ -276,7 +371,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from app.ingest import ingest_files
 
     cfg = _load(args)
-    return ingest_files(cfg, args.db, args.files, detect=args.detect)
+    return ingest_files(cfg, args.db, args.files, detect=args.detect, learn=args.learn)
 
 
 # -- query -------------------------------------------------------------------------------------------------

@@ -63,11 +63,26 @@ class ListenerConfig:
 
 
 @dataclass
+class SessionsConfig:
+    """Sessions keyed by an id in the message (HDFS blocks, request ids), scored when they close."""
+
+    id_pattern: str = ""  # RE2, e.g. "blk_-?\\d+"; empty = off
+    learn_sessions: int = 2000  # closed sessions that make the baseline before any is scored
+    idle_s: float = 3600.0  # a session closes after this long without a line (event time)
+    rare_share: float = 0.02  # a template in fewer than this share of baseline sessions is rare
+    level: str = "high"  # model severity that flags a session
+    severity: str = "medium"  # severity of the alert a flagged session raises
+
+
+@dataclass
 class DetectorsConfig:
     percentiles: list[float] = field(default_factory=lambda: [85.0, 95.0, 99.0, 99.9])
     group_window_s: int = 600
+    incident_window_s: int = 3600  # alerts about one attacker this close (event time) fold into one incident
     learning_events: int = 20000
-    sigma_dirs: list[str] = field(default_factory=list)
+    sigma_dirs: list[str] = field(default_factory=list)  # your Sigma rules; same id (or name) replaces a built-in
+    disabled_rules: list[str] = field(default_factory=list)  # rule names or ids that never run
+    sessions: SessionsConfig = field(default_factory=SessionsConfig)
     models_dir: str = ""  # default: $XDG_DATA_HOME/vigil/models
     enabled: bool = True
 
@@ -77,6 +92,7 @@ class UiConfig:
     theme: str = "vigil-dark"
     read_only: bool = False
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
+    table: str = "incidents"  # the list the console opens on: incidents (one row per attacker) or alerts
     ring_size: int = 10000
 
 
@@ -133,6 +149,28 @@ class ArchiveConfig:
 
 
 @dataclass
+class AssetsConfig:
+    """The OT asset inventory (store.inventory): what the site says about its industrial devices."""
+
+    criticality: dict[str, str] = field(default_factory=dict)  # address or CIDR → low | medium | high | critical
+    engineering_stations: list[str] = field(default_factory=list)  # hosts expected to program/stop/reconfigure
+    hmis: list[str] = field(default_factory=list)  # hosts expected to write set-points and operate
+    site_networks: list[str] = field(default_factory=list)  # the site's own routable ranges (not "public")
+    learning_hours: float = 24.0  # baseline: hours from the first OT event received; 0 = until `vigil assets learn`
+
+
+@dataclass
+class ApiConfig:
+    """The local integration API (`vigil run --api`): read-only JSON and a live alert stream for scripts."""
+
+    listen: str = ""  # "127.0.0.1:8765" (or a port alone: loopback) serves the API in the engine; "" = off
+    token_file: str = ""  # default: $XDG_DATA_HOME/vigil/api-token (created 0600 on first start)
+    stream_queue: int = 1000  # alerts held for one slow stream client; beyond it they are dropped and counted
+    max_rows: int = 1000  # most rows one request returns (alerts, incidents, events)
+    query_timeout_s: float = 10.0  # an analyst SQL query (/api/v1/events) is interrupted after this
+
+
+@dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
@@ -143,6 +181,8 @@ class Config:
     playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
     forward: ForwardConfig = field(default_factory=ForwardConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    assets: AssetsConfig = field(default_factory=AssetsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     source_path: Path | None = None
 
 
@@ -234,6 +274,21 @@ def _validate(cfg: Config, path: Path | None) -> None:
             raise ConfigError(path, f"sources.listen[{i}]", f"expected udp://, tcp:// or tls:// URL, got {url!r}")
     if cfg.sources.poll_interval <= 0:
         raise ConfigError(path, "sources.poll_interval", "must be > 0")
+    sess = cfg.detectors.sessions
+    for key in ("level", "severity"):
+        if getattr(sess, key) not in ("low", "medium", "high", "critical"):
+            raise ConfigError(path, f"detectors.sessions.{key}", f"must be low, medium, high or critical, got "
+                                                                 f"{getattr(sess, key)!r}")
+    if sess.id_pattern:
+        import re
+
+        try:
+            re.compile(sess.id_pattern)
+        except re.error as exc:
+            raise ConfigError(path, "detectors.sessions.id_pattern",
+                              f"{sess.id_pattern!r} is not a regex: {exc}") from None
+    if not 0 < sess.rare_share < 1:
+        raise ConfigError(path, "detectors.sessions.rare_share", f"must be between 0 and 1, got {sess.rare_share}")
     _validate_deny_lists(cfg.playbooks, path)
     from playbooks.audit_anchor import parse_syslog_address
 
@@ -244,9 +299,91 @@ def _validate(cfg: Config, path: Path | None) -> None:
     for key in ("max_partition_mb", "max_partition_rows"):
         if getattr(cfg.archive, key) < 1:
             raise ConfigError(path, f"archive.{key}", f"must be at least 1, got {getattr(cfg.archive, key)}")
+    if cfg.api.listen:
+        from app.api.address import ApiAddressError, parse_api_address
+
+        try:
+            parse_api_address(cfg.api.listen)
+        except ApiAddressError as exc:
+            raise ConfigError(path, "api.listen", str(exc)) from None
+    for key in ("stream_queue", "max_rows"):
+        if getattr(cfg.api, key) < 1:
+            raise ConfigError(path, f"api.{key}", f"must be at least 1, got {getattr(cfg.api, key)}")
+    if cfg.api.query_timeout_s <= 0:
+        raise ConfigError(path, "api.query_timeout_s", f"must be > 0, got {cfg.api.query_timeout_s}")
     for key in ("max_output_bytes", "max_answer_s"):
         if getattr(cfg.llm, key) <= 0:
             raise ConfigError(path, f"llm.{key}", f"must be > 0, got {getattr(cfg.llm, key)}")
+    _validate_assets(cfg.assets, path)
+    _validate_llm_host(cfg.llm.host, path)
+    _validate_ui(cfg.ui, path)
+
+
+def _validate_assets(assets: AssetsConfig, path: Path | None) -> None:
+    from store.inventory.config import CRITICALITY_LEVELS, parse_network
+
+    for key, level in assets.criticality.items():
+        try:
+            parse_network(key)
+        except ValueError as exc:
+            raise ConfigError(path, f"assets.criticality.{key}", str(exc)) from None
+        if level not in CRITICALITY_LEVELS:
+            raise ConfigError(path, f"assets.criticality.{key}",
+                              f"{level!r} is not one of {', '.join(CRITICALITY_LEVELS)}")
+    for name in ("engineering_stations", "hmis", "site_networks"):
+        for i, value in enumerate(getattr(assets, name)):
+            try:
+                parse_network(value)
+            except ValueError as exc:
+                raise ConfigError(path, f"assets.{name}[{i}]", str(exc)) from None
+    if assets.learning_hours < 0:
+        raise ConfigError(path, "assets.learning_hours", f"must not be negative, got {assets.learning_hours}")
+
+
+def inventory_config(cfg: Config) -> Any:
+    """[assets] as the inventory's own config (store/ never imports app/)."""
+    from store.inventory.config import InventoryConfig
+
+    a = cfg.assets
+    return InventoryConfig.from_values(a.criticality, a.engineering_stations, a.hmis, a.site_networks,
+                                       a.learning_hours)
+
+
+def _validate_llm_host(host: str, path: Path | None) -> None:
+    if not host:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(host)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(path, "llm.host", f"not a URL: {host!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(path, "llm.host", f"expected an http:// or https:// URL such as http://127.0.0.1:11434, "
+                                            f"got {host!r}")
+    del port
+
+
+def _validate_ui(ui: UiConfig, path: Path | None) -> None:
+    """Theme and keymap name things in the console: checked against it (imports the UI only when they are set)."""
+    if ui.table not in ("incidents", "alerts"):
+        raise ConfigError(path, "ui.table", f"expected \"incidents\" or \"alerts\", got {ui.table!r}")
+    if ui.ring_size < 1:
+        raise ConfigError(path, "ui.ring_size", f"must be at least 1, got {ui.ring_size}")
+    if ui.theme != UiConfig.theme:
+        from app.ui.keymap_check import theme_names
+
+        names = theme_names()
+        if ui.theme not in names:
+            raise ConfigError(path, "ui.theme", f"unknown theme {ui.theme!r}; choose one of {', '.join(names)}")
+    if ui.keymap:
+        from app.ui.keymap_check import check_keymap
+
+        problems = check_keymap(ui.keymap)
+        if problems:
+            p = problems[0]
+            raise ConfigError(path, f"ui.keymap.{p.binding_id}", f"{p.value!r}: {p.problem}")
 
 
 def _validate_deny_lists(pbs: PlaybooksConfig, path: Path | None) -> None:

@@ -1,8 +1,13 @@
-"""The built-in demo scenario: a small site's auth, web and system logs with attacks woven in.
+"""The built-in demo scenario: a small site's auth, web and system logs with attacks woven in, and a plant network.
 
 Background traffic (logins, cron, sudo, web hits, systemd) runs at a steady rate; every cycle an SSH brute force
 from one address ends in a successful login, a web scanner probes the site, a user fumbles sudo, and the
 kernel's OOM killer strikes — so every detector has something to find within the first half minute.
+
+The plant (Zeek ICS logs, as JSON): an HMI polls the PLC over Modbus every second and the engineering station reads
+its identity over S7; the OT inventory learns that for the first seconds (`demo_site_config`), then a host nobody
+has seen writes the PLC's registers, forces a coil and stops it — new talker, unexpected commander, writes and a
+PLC STOP on a critical asset, all within the first minute.
 """
 
 from __future__ import annotations
@@ -36,6 +41,18 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.
 SCANNER_UA = "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:Port Check)"
 
 AUTH, ACCESS, SYSLOG = "demo:/var/log/auth.log", "demo:/var/log/nginx/access.log", "demo:/var/log/syslog"
+ZEEK = "demo:/opt/zeek/logs/current/ics.log"
+PLC, HMI, ENG, INTRUDER = "10.10.1.10", "10.10.1.20", "10.10.1.50", "10.10.1.99"
+OT_ATTACK_S = 18.0  # into each cycle: after the inventory's demo learning period
+
+
+def demo_site_config(cfg: Any, attack_s: float = OT_ATTACK_S) -> None:
+    """What the demo plant's operators would write in [assets]: the PLC is critical, the HMI and the engineering
+    station are the expected commanders, and the inventory learns for the seconds before the first attack."""
+    cfg.assets.criticality = {PLC: "critical"}
+    cfg.assets.engineering_stations = [ENG]
+    cfg.assets.hmis = [HMI]
+    cfg.assets.learning_hours = max(1.0, attack_s - 6.0) / 3600
 
 
 def demo_db_path() -> Path:
@@ -51,14 +68,17 @@ class DemoScenario:
 
     name = "demo"
 
-    def __init__(self, rate: float = 200.0, cycle_s: float = 60.0, seed: int | None = 7) -> None:
+    def __init__(self, rate: float = 200.0, cycle_s: float = 60.0, seed: int | None = 7,
+                 ot_attack_s: float = OT_ATTACK_S) -> None:
         self.rate = rate
+        self.ot_attack_s = ot_attack_s
+        self._tid = 0
         self.cycle_s = cycle_s
         self._rng = random.Random(seed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 3000
-        self.lines = {AUTH: 0, ACCESS: 0, SYSLOG: 0}
+        self.lines = {AUTH: 0, ACCESS: 0, SYSLOG: 0, ZEEK: 0}
         self._script: list[tuple[float, Callable[[datetime], list[tuple[str, str]]]]] = []
 
     # -- Source protocol -------------------------------------------------------------------------------
@@ -127,7 +147,57 @@ class DemoScenario:
         steps.append((t0 + 22, lambda t: self._sudo_failure(t, "bob")))
         steps.append((t0 + 27, self._oom))
         steps.append((t0 + 33, lambda t: [self._segfault(t)]))
+        steps += self._plant(t0)
         self._script = sorted(self._script + steps, key=lambda s: s[0])
+
+    # -- the plant (Zeek ICSNPP records as JSON) ------------------------------------------------------------------
+    def _plant(self, t0: float) -> list[tuple[float, Callable[[datetime], list[tuple[str, str]]]]]:
+        steps: list[tuple[float, Callable[[datetime], list[tuple[str, str]]]]] = []
+        for i in range(int(self.cycle_s)):  # the HMI polls the PLC every second
+            steps.append((t0 + i, lambda t: [self._modbus(t, HMI, "READ_HOLDING_REGISTERS", 100, 10)]))
+        for at in (1.0, 4.0):  # the engineering station checks the PLC's identity
+            steps.append((t0 + at, lambda t: [self._s7(t, ENG, 7, "User-Data", "0x44", "Request: CPU Functions",
+                                                       "0x01", "Read SZL")]))
+        a = t0 + self.ot_attack_s
+        steps.append((a, lambda t: [self._modbus(t, INTRUDER, "READ_HOLDING_REGISTERS", 100, 10)]))
+        steps.append((a + 1, lambda t: [self._modbus(t, INTRUDER, "WRITE_MULTIPLE_REGISTERS", 100, 3,
+                                                     values=[9999, 9999, 0])]))
+        steps.append((a + 1.5, lambda t: [self._modbus(t, INTRUDER, "WRITE_SINGLE_COIL", 7, 1, values=[0])]))
+        steps.append((a + 3, lambda t: [self._s7(t, INTRUDER, 1, "Job-Request", "0xf0", "Setup Communication"),
+                                        self._s7(t, INTRUDER, 1, "Job-Request", "0x29", "PLC Stop")]))
+        return steps
+
+    def _uid(self, client: str) -> str:
+        return "C" + "".join(self._rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+                             for _ in range(17)) if client == INTRUDER else f"CdemoPlant{client.rsplit('.', 1)[-1]}x"
+
+    def _modbus(self, t: datetime, client: str, func: str, address: int, quantity: int,
+                values: list[int] | None = None) -> tuple[str, str]:
+        import json
+
+        self._tid += 1
+        rec: dict[str, Any] = {"_path": "modbus_detailed", "ts": t.timestamp(), "uid": self._uid(client),
+                               "id.orig_h": client, "id.orig_p": 40000 + int(client.rsplit(".", 1)[-1]),
+                               "id.resp_h": PLC, "id.resp_p": 502, "tid": self._tid, "unit": 1, "func": func,
+                               "address": address, "quantity": quantity, "matched": True}
+        if values is not None:
+            rec["request_values"] = values
+        else:
+            rec["response_values"] = [self._rng.randint(900, 1100) for _ in range(quantity)]
+        return ZEEK, json.dumps(rec)
+
+    def _s7(self, t: datetime, client: str, rosctr: int, rosctr_name: str, code: str, name: str,
+            sub_code: str | None = None, sub_name: str | None = None) -> tuple[str, str]:
+        import json
+
+        rec: dict[str, Any] = {"_path": "s7comm", "ts": t.timestamp(), "uid": self._uid(client), "id.orig_h": client,
+                               "id.orig_p": 49000 + int(client.rsplit(".", 1)[-1]), "id.resp_h": PLC,
+                               "id.resp_p": 102, "is_orig": True, "source_h": client, "destination_h": PLC,
+                               "rosctr_code": rosctr, "rosctr_name": rosctr_name, "pdu_reference": self._tid,
+                               "function_code": code, "function_name": name}
+        if sub_code:
+            rec["subfunction_code"], rec["subfunction_name"] = sub_code, sub_name
+        return ZEEK, json.dumps(rec)
 
     @staticmethod
     def _one(make: Callable[..., tuple[str, str]], t: datetime, **kw: Any) -> list[tuple[str, str]]:

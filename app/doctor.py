@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.config import ConfigError, default_config_path, load_config
 
@@ -84,12 +85,14 @@ def run_doctor(args: argparse.Namespace) -> int:
                 size = store.size_bytes() / 1e6
                 results.append((OK, "store", f"{n_ev[0] if n_ev else 0:,} events, {n_al[0] if n_al else 0:,} "
                                              f"alerts, {size:,.1f} MB"))
+                results.append(_detection_check(cur))
             finally:
                 store.close()
         except StoreLockedError as exc:
             results.append((OK, "store", f"in use by a running engine: {exc}"))
         except StoreError as exc:
             results.append((FAIL, "store", str(exc)))
+    results += _problem_checks(db)
     free = shutil.disk_usage(db.parent if db.parent.exists() else Path.home()).free / 1e9
     results.append((OK if free > 1 else WARN, "disk", f"{free:,.1f} GB free at {db.parent}"))
 
@@ -106,6 +109,7 @@ def run_doctor(args: argparse.Namespace) -> int:
             results.append((OK, "watch", f"{pattern}: {len(matches)} path(s)"))
     results += _listener_checks(cfg.sources.listen)
 
+    results.append(_rules_check(cfg))
     models_dir = Path(cfg.detectors.models_dir) if cfg.detectors.models_dir else db.parent / "models"
     onnx = sorted(models_dir.glob("*.onnx")) if models_dir.exists() else []
     if onnx:
@@ -123,3 +127,50 @@ def run_doctor(args: argparse.Namespace) -> int:
     for status, what, detail in results:
         print(_line(status, what, detail))
     return 1 if any(r[0] == FAIL for r in results) else 0
+
+
+def _problem_checks(db: Path) -> list[tuple[str, str, str]]:
+    """What the engine on this store (running now, or its last run) did not do: its health file's problems."""
+    from app.problems import read_health
+
+    health = read_health(db)
+    if health is None:
+        return []
+    who = (f"running engine (pid {health.pid}, as of {health.updated_at})" if health.running
+           else f"last run (ended {health.updated_at})")
+    if not health.problems:
+        return [(OK, "problems", f"{who}: none — everything received was stored, scored and handed on")]
+    out = [(FAIL if any(p.severe for p in health.problems) else WARN, "problems",
+            f"{who}: {len(health.problems)} problem(s)")]
+    out += [(FAIL if p.severe else WARN, "problem", p.line(400)) for p in health.problems]
+    return out
+
+
+def _detection_check(cur: Any) -> tuple[str, str, str]:
+    """How far detection got: the scorer's checkpoint against the newest stored event."""
+    try:
+        row = cur.execute("SELECT last_event_id FROM scorer_checkpoint WHERE consumer = 'scorer'").fetchone()
+        top = cur.execute("SELECT coalesce(max(event_id), 0) FROM events").fetchone()[0]
+    except Exception as exc:  # a store from before checkpoints
+        return WARN, "detection", f"no scorer checkpoint ({type(exc).__name__}); the next run creates it"
+    done = int(row[0]) if row else 0
+    behind = max(0, int(top) - done)
+    if behind:
+        return WARN, "detection", (f"scored through event {done:,} of {int(top):,}: {behind:,} behind "
+                                   "(the next run catches up from the checkpoint)")
+    return OK, "detection", f"every stored event scored (checkpoint {done:,})"
+
+
+def _rules_check(cfg: Any) -> tuple[str, str, str]:
+    from detectors.rules.ruleset import default_rule_dirs, load_rules
+
+    dirs = [*default_rule_dirs(), *(Path(d) for d in cfg.detectors.sigma_dirs)]
+    from app.rules_cli import disabled_ids
+
+    rs = load_rules(dirs, disabled_ids(cfg.detectors.disabled_rules))
+    text = (f"{len(rs.detections)} Sigma detections, {len(rs.correlations)} correlations"
+            + (f", {len(rs.disabled)} disabled" if rs.disabled else ""))
+    if rs.problems:
+        path, reason = rs.problems[0]
+        return WARN, "rules", f"{text}; {len(rs.problems)} not loaded, e.g. {path}: {reason[:160]}"
+    return OK, "rules", text

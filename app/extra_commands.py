@@ -17,12 +17,29 @@ def register(sub: Any, add_common: AddCommon) -> None:
         "eval",
         help="precision/recall/F1 of the detectors on labelled data",
         description="Datasets: " + "; ".join(f"{k}: {v}" for k, v in DATASETS.items()),
+        epilog="examples:\n  vigil eval hdfs\n  vigil eval crowdsec-hub --family mail --show-missed\n"
+               "  vigil eval hdfs --train DIR --test DIR\n  vigil eval crowdsec-hub --help   (a dataset's own options)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dataset", choices=sorted(DATASETS), metavar="DATASET", help=", ".join(sorted(DATASETS)))
-    p.add_argument("--train", metavar="DIR", help="hdfs: training directory (one *.log + anomaly_label.csv)")
-    p.add_argument("--test", metavar="DIR", help="hdfs: test directory (same layout)")
     p.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
+    # Each dataset's own options are parsed once the dataset is known: its module is imported only then.
+    p.add_argument("options", nargs=argparse.REMAINDER, help="the dataset's options (vigil eval DATASET --help)")
     p.set_defaults(handler=_cmd_eval)
+
+    from app.analysis_cli import register as register_analysis
+    from app.rules_cli import register as register_rules
+
+    register_analysis(sub, add_common)
+    from app.web import register as register_web
+
+    register_web(sub, add_common)
+
+    register_rules(sub, add_common)
+
+    from app.assets_cli import register as register_assets
+
+    register_assets(sub, add_common)
 
     from playbooks.cli import register as register_playbooks
 
@@ -61,6 +78,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from detectors import eval as evaluation
 
+    own = argparse.ArgumentParser(prog=f"vigil eval {args.dataset}", description=evaluation.DATASETS[args.dataset])
+    own.add_argument("--data", metavar="DIR", help="datasets root (default ../shared/datasets or $VIGIL_DATASETS)")
+    evaluation.add_dataset_arguments(args.dataset, own)
+    own.parse_args(args.options, namespace=args)
     if args.data:
         os.environ["VIGIL_DATASETS"] = args.data
     return evaluation.run(args.dataset, args)

@@ -14,8 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from store.schema import severity_rank
+
 if TYPE_CHECKING:
-    from app.engine import Engine
+    from app.engine import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +25,35 @@ log = logging.getLogger(__name__)
 HELD_NOTICE_EVERY_S = 30.0  # a flood of alerts must not become a flood of identical notices
 
 
+def _first_sight(update: Any) -> bool:
+    new = getattr(update, "new_count", 0)
+    return bool(new) and new == getattr(update, "count", -1)
+
+
+def _rose(update: Any) -> bool:
+    """The severity is higher than before this batch (None before: the alert is new, handled as first sight)."""
+    before = getattr(update, "previous_severity", None)
+    return before is not None and severity_rank(getattr(update, "severity", None)) > severity_rank(before)
+
+
 class ResponseDesk:
-    def __init__(self, engine: Engine, session: Any = None) -> None:
-        from playbooks.chat import PlaybookSession
-        from playbooks.config import config_from_sections
-        from playbooks.db import PlaybookDb
+    """Built by the engine's composition root; `session` is the playbook session it routes through."""
+
+    def __init__(self, session: Any, outbox: Outbox) -> None:
         from playbooks.executor import ExpiryScheduler
         from playbooks.routing import AlertRouter
 
-        if session is None:
-            cfg = config_from_sections(engine.config.llm, engine.config.playbooks, sources=engine.config.sources,
-                                       read_only=engine.read_only)
-            session = PlaybookSession(cfg, PlaybookDb.via_writer(engine.writer, engine.store))
         self.session = session
-        self._outbox = engine.outbox
+        self._outbox = outbox
         self.router = AlertRouter(self.session, self._decided)
         executor = self.session.executor
         if executor is None:
             raise RuntimeError("playbook session has no executor (no store)")
         self.expiry = ExpiryScheduler(executor)
+        # Called with each routing decision (the engine's incident book keeps the proposal as the incident's
+        # response); `label_of(alert_id)` names what a notice is about (the incident, when there is one).
+        self.decided: list[Any] = []
+        self.label_of: Any = lambda alert_id: f"alert #{alert_id}"
         self.escalations = 0
         self.reviews = 0
         self.held = 0
@@ -51,31 +63,40 @@ class ResponseDesk:
         self.router.start()
         self.expiry.start()
 
-    def stop(self) -> None:
-        self.router.stop()
-        self.expiry.stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        """Both threads may be running a playbook step (which has its own timeout): wait for them, up to
+        `timeout` each, so none is left reading the store after it closes."""
+        self.router.stop(timeout)
+        self.expiry.stop(timeout)
         try:
             self.session.close()
         except Exception:
             log.exception("closing the playbook session failed")
 
     def on_alerts(self, updates: Sequence[Any]) -> None:
-        """Route alerts that are new (first sight of the group) or whose severity rose."""
-        fresh = [u.alert_id for u in updates
-                 if getattr(u, "new_count", 0) and getattr(u, "new_count", 0) == getattr(u, "count", -1)]
-        if fresh:
-            self.router.submit(fresh)
+        """Route alerts that are new (first sight of the group) or whose severity rose in this batch: a medium
+        brute force that grows to high must reach the review queue, not stay a prepared proposal."""
+        due = [u.alert_id for u in updates if _first_sight(u) or _rose(u)]
+        if due:
+            self.router.submit(due)
 
     def _decided(self, decision: Any) -> None:
+        for cb in self.decided:
+            try:
+                cb(decision)
+            except Exception:
+                log.exception("a routing decision consumer failed")
         if decision.escalation:
             self.escalations += 1
             self._outbox.notice(f"ESCALATION: {decision.escalation}")
             log.warning("escalation: %s", decision.escalation)
         elif decision.action == "review":
             self.reviews += 1
-            names = ", ".join(p.playbook_id for p in decision.proposals if getattr(p, "playbook_id", None))
-            self._outbox.notice(f"review: alert #{decision.alert_id} ({decision.severity})"
-                                + (f" — proposed {names}" if names else ""))
+            # Only what passed validation is a proposal; rejected candidates are not news for the analyst.
+            names = ", ".join(p.playbook_id for p in decision.proposals
+                              if getattr(p, "playbook_id", None) and getattr(p, "accepted", False))
+            self._outbox.notice(f"review: {self.label_of(decision.alert_id)} ({decision.severity})"
+                                + (f" — proposed {names}" if names else " — no playbook applies"))
         if decision.held:
             self._say_held(decision.alert_id, decision.held)
 

@@ -11,16 +11,22 @@ from store.db import Migration, Store
 
 def component_migrations() -> dict[str, Sequence[Migration]]:
     """Each component owns its tables; the store applies their migrations in order, recording versions."""
-    from detectors.storage import TEMPLATE_MIGRATIONS
+    from detectors.incidents import INCIDENT_MIGRATIONS
+    from detectors.similar_alerts import SIMILAR_MIGRATIONS
+    from detectors.storage import DETECTOR_MIGRATIONS
     from playbooks.storage import PLAYBOOK_MIGRATIONS
     from store.archive import ARCHIVE_MIGRATIONS
     from store.forward import FORWARD_MIGRATIONS
+    from store.inventory import INVENTORY_MIGRATIONS
 
     return {
-        "detectors": TEMPLATE_MIGRATIONS,
+        "detectors": DETECTOR_MIGRATIONS,
+        "incidents": INCIDENT_MIGRATIONS,
         "playbooks": PLAYBOOK_MIGRATIONS,
         "forward": FORWARD_MIGRATIONS,
         "archive": ARCHIVE_MIGRATIONS,
+        "inventory": INVENTORY_MIGRATIONS,
+        "similar": SIMILAR_MIGRATIONS,
     }
 
 

@@ -13,10 +13,15 @@ SECTIONS = [
     ("Templates: masked cache vs plain drain3", "bench.bench_detect", "run_templates", {}),
     ("Scoring: ONNX models per batch", "bench.bench_detect", "run_scoring", {}),
     ("Ingest + score end to end", "bench.bench_detect", "run_ingest_score", {}),
+    ("Detection vs fail2ban on a jump host's auth.log", "bench.bench_detection", "run_vs_fail2ban", {}),
+    ("Detection latency: line appended → alert committed", "bench.bench_detection", "run_latency", {}),
+    ("Sigma at scale: shipped rules vs + 289 SigmaHQ rules", "bench.bench_detection", "run_sigma_scale", {}),
+    ("Incidents: alerts per attacker before and after", "bench.bench_incidents", "run", {}),
     ("Syslog TCP: 1M messages, 4 senders", "bench.bench_net", "run_tcp", {}),
     ("Syslog UDP: fixed offered rate", "bench.bench_net", "run_udp", {}),
     ("Forward: site → NATS JetStream → central", "bench.bench_forward", "run", {}),
     ("Console: first frame, key latency under ingest, RSS", "bench.bench_ui", "run", {}),
+    ("Local API and similar alerts at 100k alerts", "bench.bench_api", "run", {}),
 ]
 
 

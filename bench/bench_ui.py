@@ -22,7 +22,6 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,6 +155,7 @@ async def _latency_and_rss(events: int, rate: float, presses: int, tmp: Path) ->
     from app.config import Config
     from app.engine import Engine
     from app.ui.app import VigilApp
+    from app.ui.queries import fetch_alert_rows
     from app.ui.state import StateFile
 
     source = RateSource(rate, events)
@@ -169,8 +169,10 @@ async def _latency_and_rss(events: int, rate: float, presses: int, tmp: Path) ->
                             "VALUES (?, ?, 'bench', 'low', 'bench row', 1)", [aid, now])
 
         engine.writer.call(seed).result(timeout=30)
-        engine.outbox.put_alerts([SimpleNamespace(alert_id=10_000_001), SimpleNamespace(alert_id=10_000_002)])
-        app = VigilApp(Config(), engine=engine, state_file=StateFile(tmp / "state.json"))
+        engine.outbox.put_alerts(fetch_alert_rows(engine.store.cursor(), [10_000_001, 10_000_002]))
+        cfg = Config()
+        cfg.ui.table = "alerts"  # the two seeded rows are alerts (incidents are the console's default list)
+        app = VigilApp(cfg, engine=engine, state_file=StateFile(tmp / "state.json"))
         async with app.run_test(size=(100, 30)):
             table = app.main_screen.table
             deadline = time.monotonic() + 30
@@ -213,9 +215,9 @@ async def _press_and_time(app: Any, table: Any, presses: int) -> list[float]:
     for _ in range(presses):
         if table.cursor <= 0:
             key = "down"
-        elif table.cursor >= len(app.ring) - 1:
+        elif table.cursor >= len(table.view) - 1:
             key = "up"
-        target = table.ring.at(table.cursor + (1 if key == "down" else -1)).alert_id
+        target = table.view[table.cursor + (1 if key == "down" else -1)]  # rows in display order
         # Straight into the driver's queue, as a terminal key would arrive. (Pilot.press waits for the whole
         # process to go idle, which never happens while the engine ingests.)
         event = Key(key, None)

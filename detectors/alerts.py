@@ -48,6 +48,8 @@ class Hit:
     host: str | None = None
     category: str | None = None
     model_version: str | None = None
+    join_ts: datetime | None = None  # when a merged run of matches began: decides joining an open alert
+    seq: int = 0  # event id that first triggered it: alerts are created in this order, however events are batched
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,47 @@ class AnomalyModel(Protocol):
     """Implemented by the models package; the scorer calls it once per batch."""
 
     def score(self, batch: pa.RecordBatch) -> list[ModelHit]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSummary:
+    """An alert as a list shows it (no evidence ids): what the engine hands to the console and to scripts."""
+
+    alert_id: int
+    created_at: datetime | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    detector: str
+    rule_id: str | None
+    entity: str | None
+    score: float | None
+    severity: str
+    title: str | None
+    summary: str | None
+    count: int
+    status: str
+    status_by: str | None
+    status_at: datetime | None
+    host: str | None
+    category: str | None
+
+    COLUMNS = (
+        "alert_id", "created_at", "first_seen", "last_seen", "detector", "rule_id", "entity", "score", "severity",
+        "title", "summary", "count", "status", "status_by", "status_at", "host", "category",
+    )
+
+    @classmethod
+    def from_record(cls, rec: tuple[Any, ...]) -> AlertSummary:
+        d = dict(zip(cls.COLUMNS, rec, strict=True))
+        d["alert_id"] = int(d["alert_id"])
+        d["count"] = int(d["count"] or 0)
+        d["detector"] = d["detector"] or ""
+        d["severity"] = (d["severity"] or "low").lower()
+        d["status"] = d["status"] or "new"
+        return cls(**d)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in self.COLUMNS}
 
 
 @dataclass(slots=True)
@@ -97,6 +140,10 @@ class AlertUpdate:
     new_event_ids: list[int] = field(default_factory=list)
     new_count: int = 0
     new_first_seen: datetime | None = None
+    previous_severity: str | None = None  # the severity before this batch (None: the alert is new)
+    status: str = "new"  # analyst-owned; read back from the store when the update is written
+    status_by: str | None = None
+    status_at: datetime | None = None
 
     UPSERT_COLUMNS = (
         "alert_id", "created_at", "first_seen", "last_seen", "detector", "rule_id", "entity", "score",
@@ -105,6 +152,14 @@ class AlertUpdate:
 
     def row(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in self.UPSERT_COLUMNS)
+
+    def summary_row(self) -> AlertSummary:
+        return AlertSummary(
+            alert_id=self.alert_id, created_at=self.created_at, first_seen=self.first_seen, last_seen=self.last_seen,
+            detector=self.detector, rule_id=self.rule_id, entity=self.entity, score=self.score,
+            severity=self.severity, title=self.title, summary=self.summary, count=self.count, status=self.status,
+            status_by=self.status_by, status_at=self.status_at, host=self.host, category=self.category,
+        )
 
 
 @dataclass(slots=True)
@@ -131,6 +186,7 @@ class AlertGroup:
     new_ids: list[int] = field(default_factory=list)
     new_count: int = 0
     new_first: datetime | None = None
+    reported_severity: str | None = None  # the severity last handed out in an update (None: never)
 
     def evidence(self) -> list[int]:
         return self.first_ids + list(self.latest_ids)
@@ -163,7 +219,7 @@ class AlertGrouper:
         key = (hit.detector, hit.rule_id, hit.entity)
         first = hit.first_ts or hit.ts
         group = self._open.get(key)
-        too_late = group is not None and hit.ts - group.last_seen > self.window
+        too_late = group is not None and (hit.join_ts or hit.ts) - group.last_seen > self.window
         too_early = group is not None and group.first_seen - first > self.window
         if group is not None and (too_late or too_early):
             self._drop(key)
@@ -229,6 +285,14 @@ class AlertGrouper:
     def is_open(self, alert_id: int) -> bool:
         return alert_id in self._by_id
 
+    def open_groups(self) -> list[AlertGroup]:
+        return list(self._open.values())
+
+    def open_since(self, detector: str, rule_id: str, entity: str) -> datetime | None:
+        """When the open alert for this key began (event time), or None if there is none."""
+        group = self._open.get((detector, rule_id, entity))
+        return None if group is None else group.first_seen
+
     def evict_idle(self, now: datetime) -> int:
         """Forget groups whose last event is more than a window before `now` (event time)."""
         stale = [k for k, g in self._open.items() if now - g.last_seen > self.window]
@@ -253,7 +317,9 @@ class AlertGrouper:
                 title=g.title, summary=g.summary(), event_ids=g.evidence(), count=g.count,
                 model_version=g.model_version, why=g.why, host=g.host, category=g.category,
                 new_event_ids=list(g.new_ids), new_count=g.new_count, new_first_seen=g.new_first,
+                previous_severity=g.reported_severity,
             ))
+            g.reported_severity = g.severity
             g.new_ids.clear()
             g.new_count = 0
             g.new_first = None

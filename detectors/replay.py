@@ -21,7 +21,7 @@ def parsed_batches(lines: Iterable[str | bytes], source: str = "replay", hint: s
                    batch_size: int = 5000, received_at: datetime | None = None, first_id: int = 1,
                    miner: TemplateMiner | None = None) -> Iterator[pa.RecordBatch]:
     """Arrow event batches (ids from `first_id`, template ids filled when a miner is given)."""
-    chain = ParserChain(hint)
+    chain = ParserChain(hint, source=source)
     when = received_at or datetime.now(UTC)
     next_id = first_id
     pending: list[dict] = []

@@ -18,7 +18,7 @@ AUTO_RUN_ACTOR = "system:auto-run"  # the actor recorded on every automatic exec
 
 @dataclass(frozen=True)
 class Hold:
-    """Why an automatic execution did not happen: `kind` is target (already handled), rate or active."""
+    """Why an automatic execution did not happen: `kind` is target (already handled), rate, active or ot_asset."""
 
     kind: str
     text: str
@@ -61,6 +61,9 @@ class AutoRunGovernor:
 
     def _why_not(self, plan: Plan, now: datetime) -> Hold | None:
         c = self.config
+        for target in plan.targets:
+            if (why := self._ot_asset(target)) is not None:
+                return why
         active = self._active()
         for target in plan.targets:
             if target in self._busy:
@@ -79,6 +82,25 @@ class AutoRunGovernor:
             return Hold("active", f"auto response held back: {in_force} automatic responses already in force "
                                   f"(cap {c.auto_run_max_active}); the proposal waits for the analyst")
         return None
+
+    def _ot_asset(self, target: str) -> Hold | None:
+        """An address the OT asset inventory has seen serving or speaking an industrial protocol is never the target
+        of an automatic response (the inventory knows devices [playbooks] protected_assets does not list yet)."""
+        from store.inventory.storage import inventoried_within
+
+        cur = self.db.cursor()
+        try:
+            asset = inventoried_within(cur, target)
+        except Exception as exc:  # cannot tell: an OT site must not guess "not a device"
+            return Hold("ot_asset", f"auto response held back: could not check {target} against the OT asset "
+                                    f"inventory ({type(exc).__name__}); the proposal waits for the analyst")
+        finally:
+            cur.close()
+        if asset is None:
+            return None
+        what = target if asset == target else f"{target} (holds OT asset {asset})"
+        return Hold("ot_asset", f"auto response held back: {what} is in the OT asset inventory; OT assets are never "
+                                "targeted automatically — the proposal waits for the analyst")
 
     def _active(self) -> dict[str, str]:
         """Target → the playbook whose response is in force for it (a pending expiry), whoever started it."""

@@ -99,6 +99,21 @@ class PlaybookSession:
         finally:
             cur.close()
 
+    def similar_alerts(self, alert_id: int | None, k: int = 3) -> list[dict[str, Any]]:
+        """Earlier look-alike alerts with how they ended, for the prompt; [] when there are none (or no vectors)."""
+        if alert_id is None or self.db is None:
+            return []
+        from detectors.similar_alerts import similar_to
+
+        cur = self.db.cursor()
+        try:
+            found = similar_to(cur, alert_id, k=k, min_score=0.5) or []
+        except Exception:  # an older store without the table, or no evidence: the answer goes on without it
+            return []
+        finally:
+            cur.close()
+        return [{**s.as_dict(), "outcome": s.outcome()} for s in found]
+
     def evidence_rows(self, event_ids: list[int]) -> list[dict[str, Any]]:
         """Evidence rows from the store, for the approval dialog (never from model text)."""
         if self.db is None:
@@ -185,11 +200,12 @@ class PlaybookSession:
         if alert_id is not None and ctx is None:
             say("error", f"alert {alert_id} not found in the store")
             out.errors.append(f"alert {alert_id} not found")
+        similar = self.similar_alerts(alert_id) if ctx is not None else []
         status = self.probe_llm()
         say("status", status.message)
         if status.ready:
             try:
-                self._ask_llm(question, ctx, out, say, cancel)
+                self._ask_llm(question, ctx, out, say, cancel, similar)
             except LlmCancelled:
                 out.cancelled = True
                 say("status", "cancelled")
@@ -203,7 +219,7 @@ class PlaybookSession:
             say("token", "No model available: select an alert to get offline playbook proposals.\n")
         if ctx is not None and not any(o.accepted for o in out.outcomes):
             if not out.llm_used:
-                text = offline.explain(ctx)
+                text = offline.explain(ctx, similar)
                 out.answer = text
                 say("token", text + "\n")
             for prop in offline.suggest(self.catalog, ctx):
@@ -215,12 +231,12 @@ class PlaybookSession:
         return out
 
     def _ask_llm(self, question: str, ctx: AlertContext | None, out: AskResult, say: Callable[..., None],
-                 cancel: threading.Event | None) -> None:
+                 cancel: threading.Event | None, similar: list[dict[str, Any]] | None = None) -> None:
         llm = self._chat()
         boundary = prompt.new_boundary()
         candidates = self.validator.candidates(ctx)
         messages = prompt.question_messages(candidates, ctx, question, boundary, self.config.prompt_field_chars,
-                                            self.config.prompt_max_rows)
+                                            self.config.prompt_max_rows, similar=similar)
         caps = self.llm_status.capabilities if self.llm_status else []
         tools = TOOLS if (not caps or "tools" in caps) else None
         for _round in range(self.config.llm_max_tool_rounds + 1):

@@ -116,6 +116,7 @@ def cmd_playbooks(args: argparse.Namespace, config: PlaybookConfig) -> int:
     for err in catalog.errors:
         print(f"vigil playbooks: skipped {err}", file=sys.stderr)
     if args.op == "list":
+        _out(f"{'ID':<22} {'VERSION':<4} {'TIER':<8} {'IMPACT':<6} {'FLAGS':<22} TITLE\n")
         for pb in catalog.playbooks.values():
             flags = ("reversible" if pb.risk.reversible else "irreversible") + (", auto" if pb.auto_allowed else "")
             _out(f"{pb.id:<22} v{pb.version:<3} {pb.tier:<8} {pb.risk.impact:<6} {flags:<22} {pb.title}\n")

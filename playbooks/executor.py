@@ -306,7 +306,13 @@ class Executor:
 
 class ExpiryScheduler:
     """Runs persisted rollbacks when they fall due. Pending expiries are restored from the store at start,
-    so a block still lifts itself after a restart."""
+    so a block still lifts itself after a restart.
+
+    Each due expiry is handled on its own: one that fails (a damaged row, a store error) is audited as
+    `expiry_failed`, counted in `status()`, stays pending and is tried again with back-off, while the others
+    behind it still run."""
+
+    BACKOFF_S = (60.0, 300.0, 900.0, 3600.0)  # wait before the 2nd, 3rd, 4th, and every later try
 
     def __init__(self, executor: Executor, poll_s: float = 1.0) -> None:
         self.executor = executor
@@ -315,6 +321,9 @@ class ExpiryScheduler:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry: dict[str, tuple[int, datetime]] = {}  # expiry_id -> (failed attempts, not before)
+        self.failures = 0
+        self.last_error: str | None = None
 
     def pending(self) -> list[dict[str, Any]]:
         cur = self.db.cursor()
@@ -334,19 +343,54 @@ class ExpiryScheduler:
                 continue
             if self.executor.config.read_only:
                 break  # expiries wait until execution is enabled again; they are not lost
-            if self._refused(item):
+            key = str(item.get("expiry_id"))
+            attempts, not_before = self._retry.get(key, (0, now))
+            if now < not_before:
                 continue
-            steps = [RenderedStep.from_json(s) for s in json.loads(item["rollback"])]
-            stub = Plan(item["playbook_id"], 0, "", "", {}, item["target_key"].split(":", 1)[1].split(","), None,
-                        [], [], rollback=steps)
-            # The audit links the expiry to the original plan (its hash) and execution.
-            result = self.executor._rollback_steps(stub, steps, item["proposal_id"], "expiry", "system", "expiry",
-                                                   expiry_binding.expiry_reason(item), None,
-                                                   plan_hash=item.get("plan_hash"))
-            status = "done" if result.status == "succeeded" else "failed"
-            self._mark(item["expiry_id"], status)
-            done.append(result)
+            try:
+                result = self._run_one(item)
+            except Exception as exc:
+                self._failed(item, attempts + 1, now, exc)
+                continue
+            self._retry.pop(key, None)
+            if result is not None:
+                done.append(result)
         return done
+
+    def _run_one(self, item: dict[str, Any]) -> ExecutionResult | None:
+        if self._refused(item):
+            return None
+        steps = [RenderedStep.from_json(s) for s in json.loads(item["rollback"])]
+        stub = Plan(item["playbook_id"], 0, "", "", {}, item["target_key"].split(":", 1)[1].split(","), None,
+                    [], [], rollback=steps)
+        # The audit links the expiry to the original plan (its hash) and execution.
+        result = self.executor._rollback_steps(stub, steps, item["proposal_id"], "expiry", "system", "expiry",
+                                               expiry_binding.expiry_reason(item), None,
+                                               plan_hash=item.get("plan_hash"))
+        status = "done" if result.status == "succeeded" else "failed"
+        self._mark(item["expiry_id"], status)
+        return result
+
+    def _failed(self, item: dict[str, Any], attempt: int, now: datetime, exc: Exception) -> None:
+        delay = self.BACKOFF_S[min(attempt, len(self.BACKOFF_S)) - 1]
+        key = str(item.get("expiry_id"))
+        self._retry[key] = (attempt, now + timedelta(seconds=delay))
+        self.failures += 1
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        self.last_error = f"expiry {key[:64]} (attempt {attempt}, next try in {delay:.0f} s): {error}"
+        try:
+            # The row's values may be planted: recorded as capped data, never used to choose what runs.
+            self.executor.audit.record("expiry_failed", actor_type="system", actor_id="expiry-scheduler",
+                                       data={"expiry_id": key[:64], "execution_id": str(item.get("execution_id"))[:64],
+                                             "plan_hash": str(item.get("plan_hash"))[:64], "attempt": attempt,
+                                             "retry_in_s": delay, "error": error})
+        except Exception as audit_exc:  # the store itself may be what failed: still counted and shown
+            self.last_error += f" (not audited: {type(audit_exc).__name__}: {audit_exc})"
+
+    def status(self) -> dict[str, Any]:
+        """Expiry failures for the status bar and `vigil doctor`: how many attempts failed, how many expiries
+        wait for a retry, and the last error."""
+        return {"failures": self.failures, "retrying": len(self._retry), "last_error": self.last_error}
 
     def _refused(self, item: dict[str, Any]) -> bool:
         """Refuse (audit, mark 'refused') an expiry that no approved plan scheduled; see playbooks.expiry_binding."""
@@ -390,7 +434,8 @@ class ExpiryScheduler:
         while not self._stop.is_set():
             try:
                 self.run_due()
-            except Exception:  # a bad row must not kill the scheduler; it is retried next tick
-                pass
+            except Exception as exc:  # the pending list itself could not be read: counted, shown, retried
+                self.failures += 1
+                self.last_error = f"reading pending expiries failed: {type(exc).__name__}: {exc}"[:500]
             self._wake.wait(self.poll_s)
             self._wake.clear()

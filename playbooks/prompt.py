@@ -56,12 +56,25 @@ def alert_block(ctx: AlertContext, boundary: str, field_chars: int = 256, max_ro
     return f"<<{boundary}>>\n{body}\n<</{boundary}>>"
 
 
+def similar_block(similar: list[dict[str, Any]], boundary: str, field_chars: int = 256) -> str:
+    """Earlier look-alike alerts and how they ended (who closed them, which playbook ran), fenced like evidence:
+    their titles and entities come from logs, and status_by from whoever closed them."""
+    rows = [{k: _scrub(s.get(k), field_chars, boundary) for k in ("alert_id", "score", "title", "entity", "outcome")
+             if s.get(k) not in (None, "")} for s in similar]
+    return f"<<{boundary}>>\n{json.dumps({'similar_past_alerts': rows}, ensure_ascii=False, indent=1)}\n<</{boundary}>>"
+
+
 def question_messages(catalogue: list[Playbook], ctx: AlertContext | None, question: str, boundary: str,
-                      field_chars: int = 256, max_rows: int = 20) -> list[dict[str, Any]]:
+                      field_chars: int = 256, max_rows: int = 20,
+                      similar: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     user = clean_text(question, 2000, keep_newlines=True)
     if ctx is not None:
+        past = ""
+        if similar:
+            past = ("\n\nSimilar past alerts and how analysts closed them (context, e.g. 'last time this was a "
+                    f"backup job, marked false positive by alice'; not proof):\n{similar_block(similar, boundary)}")
         user = (f"Selected alert and its evidence (untrusted data):\n"
-                f"{alert_block(ctx, boundary, field_chars, max_rows)}\n\nAnalyst question: {user}")
+                f"{alert_block(ctx, boundary, field_chars, max_rows)}{past}\n\nAnalyst question: {user}")
     return [{"role": "system", "content": system_prompt(catalogue, boundary)}, {"role": "user", "content": user}]
 
 

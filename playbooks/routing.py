@@ -4,6 +4,7 @@ review queue; Critical escalates (notify proposal + a banner/bell event)."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -16,6 +17,8 @@ from playbooks.config import PlaybookConfig
 from playbooks.evidence import AlertContext
 from playbooks.offline import suggest
 from playbooks.proposals import ProposalOutcome, ProposalValidator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,10 +77,14 @@ class AlertRouter:
         self._queue: queue.Queue[int] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.errors = 0
+        self.errors = 0  # alerts that could not be routed: shown in the status bar and `vigil doctor`
+        self.last_error: str | None = None
+        self.submitted = 0
+        self.routed = 0  # handled (decided or failed): routed == submitted when the router is idle
 
     def submit(self, alert_ids: Iterable[int]) -> None:
         for alert_id in alert_ids:
+            self.submitted += 1
             self._queue.put(int(alert_id))
 
     def start(self) -> AlertRouter:
@@ -98,8 +105,15 @@ class AlertRouter:
                 continue
             try:
                 decision = self.session.route(alert_id)
-            except Exception:  # one bad alert must not stop routing; counted for the status bar
+                if decision is not None:
+                    self.on_decision(decision)
+            except Exception as exc:  # one bad alert must not stop routing; counted and shown with its error
                 self.errors += 1
-                continue
-            if decision is not None:
-                self.on_decision(decision)
+                self.last_error = f"alert #{alert_id}: {type(exc).__name__}: {exc}"[:500]
+                log.warning("routing failed: %s", self.last_error)
+            finally:
+                self.routed += 1
+
+    def status(self) -> dict[str, Any]:
+        return {"submitted": self.submitted, "routed": self.routed, "errors": self.errors,
+                "last_error": self.last_error}

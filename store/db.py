@@ -35,6 +35,9 @@ CORE_MIGRATIONS: list[Migration] = [
             ]
         ),
     ),
+    # The normalised columns every parser fills (store.parsers.normalise), which rules match across services.
+    (2, 'ALTER TABLE events ADD COLUMN IF NOT EXISTS service VARCHAR;\n'
+        'ALTER TABLE events ADD COLUMN IF NOT EXISTS "action" VARCHAR'),
 ]
 
 
@@ -73,6 +76,14 @@ def _lock_message(path: Path, exc: Exception) -> str:
     )
 
 
+def _first_file(path: Path) -> Path:
+    """The first component of `path` that exists and is not a directory (what blocks creating it)."""
+    for parent in reversed([path, *path.parents]):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path
+
+
 class Store:
     """The DuckDB file. `con` belongs to the thread that opened the store (the writer, in the engine);
     every other thread reads through `cursor()`."""
@@ -108,10 +119,19 @@ class Store:
         config["autoinstall_known_extensions"] = False
         if sealed:
             config.update(SEALED_CONFIG)
+        if not read_only:
+            try:
+                with _private_umask():
+                    db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except FileExistsError:
+                raise StoreError(f"cannot create the store {db_path}: {_first_file(db_path.parent)} is a file, "
+                                 "not a directory") from None
+            except OSError as exc:
+                raise StoreError(f"cannot create the store {db_path}: {exc.strerror or exc}") from None
+            if db_path.is_dir():
+                raise StoreError(f"cannot open the store {db_path}: it is a directory; give a file path") from None
         try:
             with _private_umask():
-                if not read_only:
-                    db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 con = duckdb.connect(str(db_path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():

@@ -357,12 +357,3 @@ class EventForwarder:
         return [Message(seq, subject_for(self.site, "events"), data, self._headers("events", msg_id),
                         table.num_rows, "events")]
 
-
-def forwarder_for_engine(engine: Any) -> EventForwarder:
-    """Build the forwarder from `engine.config.forward` and hook it into the engine's pipeline and writer."""
-    cfg = engine.config
-    link = NatsLinkConfig.from_config(cfg.forward.nats, cfg.forward)
-    fwd = EventForwarder(link, engine.store, engine.writer, cfg.sources.site or None)
-    engine.pipeline.enrichers.append(fwd.enricher)
-    engine.writer.on_commit.append(fwd.wake)
-    return fwd

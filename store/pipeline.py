@@ -3,8 +3,9 @@
 One thread parses (per-source format detection) and builds Arrow batches of ≈5,000 rows or 200 ms, whichever
 comes first. The commonest line shapes are bulk-parsed with Arrow kernels (store.parsers.fast) on the
 submitting thread, identical to what the per-line chain gives; the chain handles every other line, in order.
-Enrichers (template mining) fill columns before the write; consumers (the scorer) get the same immutable batch
-after it is queued for commit. A full pipeline blocks `submit`: sources feel back-pressure.
+Enrichers (template mining) fill columns before the write. Event ids come from one allocator and are settled
+when their batch commits (the writer's on_commit), which is when the scorer may read them. A full pipeline
+blocks `submit`: sources feel back-pressure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.event_ids import EventIdAllocator
 from store.parsers import ParserChain
 from store.parsers.fast import KIND_PARSER, FastResult, fast_path_applies, parse_fast
 from store.schema import EVENT_COLUMNS, EVENT_SCHEMA
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 
 # An enricher may replace columns of the batch and return extra writes committed with it.
 Enricher = Callable[[pa.RecordBatch], tuple[pa.RecordBatch, Sequence[WriteFn]]]
-Consumer = Callable[[pa.RecordBatch], None]
 # Below this many lines a LineBatch is parsed line by line: the bulk kernels' fixed cost would dominate.
 FAST_MIN_LINES = 64
 _FAST_KEY = "vigil.fast"  # LineBatch.extra key of the bulk parse done in submit()
@@ -192,6 +193,12 @@ def _apply_notes(events: list[dict[str, Any]], notes: dict[int, str]) -> None:
             events[i]["parse_error"] = f"{note}; {prior}" if prior else note
 
 
+def _rows_per_source(batch: pa.RecordBatch) -> dict[str, int]:
+    if not batch.num_rows:
+        return {}
+    return {str(i["values"]): int(i["counts"]) for i in pc.value_counts(batch.column("source")).to_pylist()}
+
+
 def _json(value: Any) -> str:
     try:
         return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -222,10 +229,14 @@ def _coerce(value: Any, typ: pa.DataType) -> Any:
 @dataclass
 class PipelineStats:
     lines: int = 0
-    events: int = 0
+    events: int = 0  # committed to the store (counted when the writer commits their batch)
     parse_errors: int = 0
     batches: int = 0
-    abandoned: int = 0
+    abandoned: int = 0  # received but never stored: the writer failed for good, or shutdown gave up on them
+    fast_path_errors: int = 0  # bulk parses that crashed (the batch was parsed line by line instead)
+    last_fast_path_error: str | None = None
+    enricher_errors: int = 0  # batches stored without an enrichment (e.g. template ids) because it crashed
+    last_enricher_error: str | None = None
 
 
 class IngestPipeline:
@@ -235,18 +246,21 @@ class IngestPipeline:
         self,
         writer: StoreWriter,
         *,
+        ids: EventIdAllocator | None = None,
         first_event_id: int = 1,
         enrichers: Sequence[Enricher] = (),
-        consumers: Sequence[Consumer] = (),
         batch_rows: int = 5000,
         batch_seconds: float = 0.2,
         queue_batches: int = 64,
         fast_path: bool = True,
     ) -> None:
         self._writer = writer
-        self._next_id = first_event_id
+        # Ids are settled when their batch commits (or is given up), so consumers never read past a gap.
+        self.ids = ids if ids is not None else EventIdAllocator(first_event_id)
+        if writer is not None:  # parse-only use (tests of the parsers) has no writer
+            writer.on_commit.append(self._settle)
+            writer.on_abandon.append(self._writer_abandoned)
         self.enrichers = list(enrichers)
-        self.consumers = list(consumers)
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
         self._queue: queue.Queue[LineBatch | threading.Event] = queue.Queue(maxsize=queue_batches)
@@ -256,6 +270,8 @@ class IngestPipeline:
         self._chains: dict[tuple[str, str | None], ParserChain] = {}
         self.stats = PipelineStats()
         self.per_source: dict[str, dict[str, int]] = {}
+        self._abandoned: dict[str, int] = {}  # source -> events received but never stored
+        self._in_flight: dict[int, int] = {}  # first event id -> rows, handed to the writer, not yet committed
         self._lock = threading.Lock()
         # Bulk-parse the common shapes (store.parsers.fast); results are identical either way.
         self.fast_path = fast_path
@@ -271,6 +287,11 @@ class IngestPipeline:
         Large batches are bulk-parsed here, on the submitting thread: that part is stateless and mostly runs
         outside the GIL, so sources and the pipeline thread work in parallel (format detection and the
         scalar chain stay on the pipeline thread, in order)."""
+        if isinstance(batch, LineBatch) and self._writer is not None and self._writer.failed is not None:
+            # Nothing more can be stored: refuse at the door (a file source keeps its checkpoint, a listener
+            # counts a drop) and count it here, rather than parse lines only to throw them away.
+            self._count_lost(batch.source, len(batch.lines))
+            return False
         if isinstance(batch, LineBatch) and not self._stop.is_set():
             batch.extra[_FAST_KEY] = self._bulk_parse(batch)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -331,7 +352,7 @@ class IngestPipeline:
         key = (lb.source, lb.format_hint)
         chain = self._chains.get(key)
         if chain is None:
-            chain = self._chains[key] = ParserChain(lb.format_hint)
+            chain = self._chains[key] = ParserChain(lb.format_hint, source=lb.source)
         received = lb.received_at
         lines = lb.lines
         pre = lb.extra.pop(_FAST_KEY, _FAST_KEY)
@@ -362,8 +383,11 @@ class IngestPipeline:
             return None
         try:
             return parse_fast(lb.lines, lb.received_at)
-        except Exception:  # the bulk path is an optimisation: the chain never loses a line
+        except Exception as exc:  # the bulk path is an optimisation: the chain never loses a line
             log.exception("fast parse failed; parsing this batch line by line")
+            with self._lock:  # a bug all the same: counted and shown, not only logged
+                self.stats.fast_path_errors += 1
+                self.stats.last_fast_path_error = f"{lb.source}: {type(exc).__name__}: {exc}"
             return None
 
     @staticmethod
@@ -424,53 +448,81 @@ class IngestPipeline:
             merged[name] = pa.concat_arrays([fast_col.cast(typ), slow_col]).take(order)
         return merged, errors
 
-    def reserve_event_ids(self, n: int) -> int:
-        """Hand out `n` consecutive event ids (the pipeline's batches and other writers such as the NATS
-        consumer share one monotonic sequence). Returns the first."""
+    def _settle(self, batch: pa.RecordBatch | None) -> None:
+        if batch is not None and batch.num_rows:
+            first = int(batch.column(0)[0].as_py())
+            self.ids.settle(first)
+            with self._lock:
+                rows = self._in_flight.pop(first, None)
+                if rows is not None:
+                    self.stats.events += rows
+                    self.stats.batches += 1
+
+    def _writer_abandoned(self, batch: pa.RecordBatch) -> None:
+        """The writer accepted this batch and then failed for good: it was never stored."""
+        first = int(batch.column(0)[0].as_py())
+        self.ids.settle(first)
         with self._lock:
-            first = self._next_id
-            self._next_id += n
-            return first
+            ours = self._in_flight.pop(first, None) is not None
+        if ours:
+            for item in pc.value_counts(batch.column("source")).to_pylist():
+                self._count_lost(str(item["values"]), int(item["counts"]))
+
+    def _count_lost(self, source: str, n: int) -> None:
+        if n <= 0:
+            return
+        with self._lock:
+            self.stats.abandoned += n
+            self._abandoned[source] = self._abandoned.get(source, 0) + n
+
+    def abandoned_by_source(self) -> dict[str, int]:
+        """Events received from each source and never stored (file sources re-read theirs on restart)."""
+        with self._lock:
+            return dict(self._abandoned)
 
     def _flush(self, builder: EventBatchBuilder) -> None:
         if not len(builder) and not builder.checkpoints:
             return
-        builder.first_id = self.reserve_event_ids(len(builder))
+        builder.first_id = self.ids.reserve(len(builder))
         batch = builder.build()
         extra: list[WriteFn] = []
         for enrich in self.enrichers:
             try:
                 batch, writes = enrich(batch)
                 extra.extend(writes)
-            except Exception:  # enrichment is best effort; the events themselves must be stored
+            except Exception as exc:  # enrichment is best effort; the events themselves must be stored
                 log.exception("enricher failed; storing the batch without it")
+                with self._lock:
+                    self.stats.enricher_errors += 1
+                    self.stats.last_enricher_error = f"{type(exc).__name__}: {exc}"
+        if batch.num_rows:
+            with self._lock:
+                self._in_flight[builder.first_id] = batch.num_rows
         while not self._writer.write_events(batch, list(builder.checkpoints.values()), extra, timeout=1.0):
-            if self._writer.failed is not None:
-                log.error("writer failed; %d events not stored", batch.num_rows)
+            gave_up = self._writer.failed is not None
+            if gave_up or (self._stop.is_set() and not self._writer.alive) or self._abandon.is_set():
+                if gave_up:
+                    log.error("writer failed; %d events not stored", batch.num_rows)
+                with self._lock:
+                    self._in_flight.pop(builder.first_id, None)
+                for source, n in _rows_per_source(batch).items():
+                    self._count_lost(source, n)
+                self.ids.settle(builder.first_id)
                 return
-            if (self._stop.is_set() and not self._writer.alive) or self._abandon.is_set():
-                self.stats.abandoned += batch.num_rows
-                return
-        with self._lock:
-            self.stats.events += batch.num_rows
-            self.stats.batches += 1
-        for consume in self.consumers:
-            try:
-                consume(batch)
-            except Exception:
-                log.exception("batch consumer failed")
 
     def _count_abandoned(self, builder: EventBatchBuilder) -> None:
-        lost = len(builder)
+        before = self.stats.abandoned
+        for rows, _, source, _, _ in builder._runs:
+            self._count_lost(source, rows)
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if isinstance(item, LineBatch):
-                lost += len(item.lines)
+                self._count_lost(item.source, len(item.lines))
+        lost = self.stats.abandoned - before
         if lost:
-            self.stats.abandoned += lost
             log.warning("shutdown: %d received lines were not stored (file sources will re-read theirs)",
                         lost)
 

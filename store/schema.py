@@ -39,6 +39,9 @@ EVENT_COLUMNS: Final[list[tuple[str, pa.DataType, str]]] = [
     ("peer", pa.string(), "VARCHAR"),  # network peer address for listener sources
     ("site", pa.string(), "VARCHAR"),  # site id when events arrive from another Vigil
     ("raw_bytes", pa.binary(), "BLOB"),  # original bytes, only when they were not valid UTF-8
+    # Normalised by the parsers so one detection can cover every service (Sigma field names `service`, `action`):
+    ("service", pa.string(), "VARCHAR"),  # the software that wrote the line: sshd, postfix, dovecot, nginx, …
+    ("action", pa.string(), "VARCHAR"),  # what happened: login_failed, login, invalid_user, http_request, …
 ]
 
 EVENT_FIELD_NAMES: Final[list[str]] = [c[0] for c in EVENT_COLUMNS]

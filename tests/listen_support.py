@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from store.sources.base import LineBatch
+from tests.deadlines import generous
 
 
 class CollectingSink:
@@ -51,8 +52,8 @@ class CollectingSink:
             return sum(len(b.lines) for b in self.batches)
 
 
-def wait_until(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
+def wait_until(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + generous(timeout)
     while time.monotonic() < deadline:
         if pred():
             return

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.deadlines import generous
+
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
@@ -377,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + generous(timeout)
     while time.monotonic() < deadline:
         if predicate():
             return True

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pytest
 
+from app.storage import open_store
 from detectors.alerts import AlertGrouper, AlertStatusError, Hit
 from detectors.replay import parsed_batches
 from detectors.scorer import Scorer, ScorerConfig
 from detectors.templates import TemplateMiner
-from store.schema import alerts_ddl, events_ddl
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 
@@ -40,10 +39,7 @@ def test_evidence_is_capped_keeping_first_and_latest():
 
 
 def _db(tmp_path):
-    con = duckdb.connect(str(tmp_path / "a.duckdb"))
-    con.execute(events_ddl())
-    con.execute(alerts_ddl())
-    return con
+    return open_store(tmp_path / "a.duckdb").con
 
 
 def _failures(start: int, n: int) -> list[str]:
@@ -64,9 +60,9 @@ def _score(scorer: Scorer, con, lines: list[str], first_id: int = 1):
 
 def test_status_lifecycle_and_closed_alert_is_not_reopened(tmp_path):
     con = _db(tmp_path)
-    s = Scorer(ScorerConfig(sigma=False, novelty_warmup_events=10**9))
+    s = Scorer(ScorerConfig(novelty_warmup_events=10**9))
     first = _score(s, con, _failures(0, 6))
-    aid = next(u.alert_id for u in first if u.rule_id == "auth.ssh_bruteforce")
+    aid = next(u.alert_id for u in first if u.rule_id == "auth.bruteforce")
     with pytest.raises(AlertStatusError):
         s.set_status(con, aid, "bogus", "ana")
     s.set_status(con, aid, "acknowledged", "ana")
@@ -74,7 +70,7 @@ def test_status_lifecycle_and_closed_alert_is_not_reopened(tmp_path):
     with pytest.raises(AlertStatusError):
         s.set_status(con, aid, "new", "ana")
     more = _score(s, con, _failures(7, 3), first_id=100)
-    brute = [u for u in more if u.rule_id == "auth.ssh_bruteforce"]
+    brute = [u for u in more if u.rule_id == "auth.bruteforce"]
     assert brute and all(u.alert_id != aid for u in brute)
     row = con.execute("SELECT status, status_by, count FROM alerts WHERE alert_id = ?", [aid]).fetchone()
     assert row == ("resolved", "ana", 6)
@@ -82,19 +78,19 @@ def test_status_lifecycle_and_closed_alert_is_not_reopened(tmp_path):
 
 def test_upsert_keeps_acknowledged_status_and_ids_continue_after_restart(tmp_path):
     con = _db(tmp_path)
-    s = Scorer(ScorerConfig(sigma=False, novelty_warmup_events=10**9))
+    s = Scorer(ScorerConfig(novelty_warmup_events=10**9))
     ups = _score(s, con, _failures(0, 6))
-    aid = next(u.alert_id for u in ups if u.rule_id == "auth.ssh_bruteforce")
+    aid = next(u.alert_id for u in ups if u.rule_id == "auth.bruteforce")
     s.set_status(con, aid, "acknowledged", "ana")
     _score(s, con, _failures(6, 2), first_id=50)
     row = con.execute("SELECT status, count FROM alerts WHERE alert_id = ?", [aid]).fetchone()
     assert row == ("acknowledged", 8)
     top = con.execute("SELECT max(alert_id) FROM alerts").fetchone()[0]
-    s2 = Scorer(ScorerConfig(sigma=False, novelty_warmup_events=10**9))
+    s2 = Scorer(ScorerConfig(novelty_warmup_events=10**9))
     s2.resume(con)
     again = _score(s2, con, _failures(8, 1), first_id=80)
     # Within the window the open group is resumed, not duplicated.
-    assert [u.alert_id for u in again if u.rule_id == "auth.ssh_bruteforce"] in ([aid], [])
+    assert [u.alert_id for u in again if u.rule_id == "auth.bruteforce"] in ([aid], [])
     fresh = [f"Dec 10 12:00:0{i} LabSZ sshd[1]: Failed password for root from 9.9.9.9 port 1 ssh2"
              for i in range(5)]
     later = _score(s2, con, fresh, first_id=90)

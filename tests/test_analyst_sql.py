@@ -143,9 +143,27 @@ def vigil_query(tmp: Path, db: Path, sql: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
-def test_vigil_query_refuses_each_attack_with_one_line_and_changes_nothing(tmp_path: Path) -> None:
+def test_every_attack_is_refused_on_the_read_only_sealed_store_vigil_query_opens(tmp_path: Path) -> None:
+    store = Store.open(seeded_store(tmp_path), read_only=True, sealed=True)
+    try:
+        for sql, words in attacks(tmp_path):
+            with analyst_cursor(store.con) as cur, pytest.raises(AnalystSqlError) as err:
+                analyst_sql.execute(cur, sql).fetchall()
+            assert words in str(err.value), (sql, str(err.value))
+            assert "\n" not in str(err.value) and SECRET not in str(err.value)
+    finally:
+        store.close()
+    assert not [name for name in WRITTEN if (tmp_path / name).exists()]
+
+
+def test_vigil_query_refuses_each_kind_of_attack_with_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    """Every attack is refused by the gate on both kinds of store (tests above); through the real CLI, one of
+    each kind of refusal (a Python start-up per query is what makes this test slow)."""
     db = seeded_store(tmp_path)
+    kinds: dict[str, str] = {}
     for sql, words in attacks(tmp_path):
+        kinds.setdefault(words, sql)
+    for words, sql in kinds.items():
         r = vigil_query(tmp_path, db, sql)
         assert r.returncode == 1, (sql, r.stdout, r.stderr)
         assert r.stderr.startswith("vigil query: ") and r.stderr.count("\n") == 1, (sql, r.stderr)

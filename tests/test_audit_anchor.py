@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,16 +33,28 @@ def vigil(tmp: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPr
                           cwd=tmp, check=False)
 
 
-@pytest.fixture()
-def recorded(tmp_path: Path) -> Path:
-    """A store whose audit log was written by two real `vigil ask` runs (offline rules, no model)."""
-    db = tmp_path / "vigil.duckdb"
+@pytest.fixture(scope="module")
+def recorded_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose audit log was written by two real `vigil ask` runs (offline rules, no model). Made once per
+    module (the two CLI runs are the slow part); each test gets its own copy to tamper with."""
+    tmp = tmp_path_factory.mktemp("recorded")
+    db = tmp / "vigil.duckdb"
     store = Store.open(db, migrations={"playbooks": PLAYBOOK_MIGRATIONS})
     bruteforce_alert(store.con, 1, "high")
     store.close()
     for question in ("what should I do?", "and now?"):
-        r = vigil(tmp_path, "ask", "--db", str(db), "--alert", "1", question)
+        r = vigil(tmp, "ask", "--db", str(db), "--alert", "1", question)
         assert r.returncode == 0, r.stderr
+    return db
+
+
+@pytest.fixture()
+def recorded(recorded_once: Path, tmp_path: Path) -> Path:
+    """This test's copy of the recorded store and its audit mirror (file modes kept)."""
+    db = tmp_path / recorded_once.name
+    for src in (recorded_once, Path(f"{recorded_once}.wal"), audit_anchor.mirror_path(recorded_once)):
+        if src.exists():
+            shutil.copy2(src, tmp_path / src.name)
     return db
 
 

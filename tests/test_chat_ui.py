@@ -4,13 +4,12 @@ the offline line, rejected cards, and markup in model text shown literally."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from app.ui.approval import ApprovalScreen
 from app.ui.chat import ChatPanel, ProposalCard
@@ -26,6 +25,7 @@ from .playbook_support import (
     open_db,
     unprivileged_catalog,
 )
+from .ui_keys import press_button, type_into, until
 
 
 class ChatTestApp(App[None]):
@@ -36,14 +36,6 @@ class ChatTestApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield ChatPanel(self.session, alert_id=self.alert_id, id="chat")
-
-
-async def until(pilot, cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await pilot.pause(0.05)
 
 
 def text_of(widget: Static) -> str:
@@ -69,9 +61,11 @@ def proposal(ip: str) -> Reply:
 
 
 async def ask(pilot, question: str) -> None:
-    await pilot.click("#chat-input")
-    await pilot.press(*question)
-    await pilot.press("enter")
+    await type_into(pilot, pilot.app.query_one("#chat-input", Input), question)
+
+
+def button(screen, selector: str) -> Button:
+    return screen.query_one(selector, Button)
 
 
 async def test_select_ask_review_approve_execute_and_audit(env) -> None:
@@ -86,8 +80,7 @@ async def test_select_ask_review_approve_execute_and_audit(env) -> None:
         assert "Password guessing from [b]one[/b] source." in answer  # markup shown literally
         card = panel.query_one(ProposalCard)
         assert card.outcome.accepted and "LLM-generated" in text_of(card.query_one(".card-title", Static))
-        await pilot.pause()
-        await pilot.click(f"#review-{card.outcome.proposal_id}")
+        await press_button(pilot, button(app.screen, f"#review-{card.outcome.proposal_id}"))
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         modal = app.screen
         evidence = text_of(modal.query_one("#approval-evidence", Static))
@@ -95,7 +88,7 @@ async def test_select_ask_review_approve_execute_and_audit(env) -> None:
         argv = text_of(modal.query_one("#approval-argv", Static))
         assert "playbooks.tools.hosts_deny add --file" in argv and ATTACKER in argv
         assert "deny_lists(203.0.113.7)" in text_of(modal.query_one("#approval-checks", Static))
-        await pilot.click("#approve")
+        await press_button(pilot, button(app.screen, "#approve"))
         await until(pilot, lambda: not isinstance(app.screen, ApprovalScreen))
         await until(pilot, lambda: "run: succeeded" in text_of(card.query_one(".card-result", Static)))
         assert card.query(".rollback")
@@ -103,7 +96,7 @@ async def test_select_ask_review_approve_execute_and_audit(env) -> None:
         kinds = [k for (k,) in con.execute("SELECT kind FROM audit_log ORDER BY seq").fetchall()]
         assert kinds[-4:] == ["approval_requested", "approved", "execution_started", "executed"]
         # Roll back from the card.
-        await pilot.click(f"#rollback-{card.outcome.proposal_id}")
+        await press_button(pilot, button(app.screen, f"#rollback-{card.outcome.proposal_id}"))
         await until(pilot, lambda: "rollback: succeeded" in text_of(card.query_one(".card-result", Static)))
         assert ATTACKER not in (tmp / "etc" / "hosts.deny").read_text()
 
@@ -117,10 +110,9 @@ async def test_deny_in_the_modal_is_recorded_as_a_human_decision(env) -> None:
         await ask(pilot, "block?")
         await until(pilot, lambda: bool(panel.query(ProposalCard)) and not panel.busy)
         card = panel.query_one(ProposalCard)
-        await pilot.pause()
-        await pilot.click(f"#review-{card.outcome.proposal_id}")
+        await press_button(pilot, button(app.screen, f"#review-{card.outcome.proposal_id}"))
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-        await pilot.click("#deny")
+        await press_button(pilot, button(app.screen, "#deny"))
         await until(pilot, lambda: "denied" in text_of(card.query_one(".card-result", Static)))
     assert con.execute("SELECT actor_type FROM audit_log WHERE kind = 'denied'").fetchall() == [("human",)]
     assert not (tmp / "etc" / "hosts.deny").exists()
@@ -150,7 +142,7 @@ async def test_escape_cancels_a_hung_answer(env) -> None:
         await ask(pilot, "slow")
         await until(pilot, lambda: panel.busy)
         await pilot.press("escape")
-        await until(pilot, lambda: not panel.busy, timeout=10)
+        await until(pilot, lambda: not panel.busy)
         assert "cancelled" in text_of(panel.query_one("#chat-status", Static))
 
 
@@ -181,27 +173,28 @@ async def test_editing_parameters_revalidates_and_the_new_plan_is_what_runs(env)
         await ask(pilot, "block?")
         await until(pilot, lambda: bool(panel.query(ProposalCard)) and not panel.busy)
         first = panel.query_one(ProposalCard).outcome
-        await pilot.pause()
-        await pilot.click(f"#review-{first.proposal_id}")
+        await press_button(pilot, button(app.screen, f"#review-{first.proposal_id}"))
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         modal = app.screen
         old_argv = text_of(modal.query_one("#approval-argv", Static))
         modal.query_one("#param-duration").value = "99d"  # out of bounds: rejected, plan unchanged
         modal.apply_edits()
-        await pilot.pause()
-        assert "edit rejected" in text_of(modal.query_one("#approval-error", Static))
+        await until(pilot, lambda: "edit rejected" in text_of(modal.query_one("#approval-error", Static)))
         modal.query_one("#param-duration").value = "2h"
         modal.apply_edits()
-        await pilot.pause()
+        await until(pilot, lambda: "after 7200 s" in text_of(modal.query_one("#approval-argv", Static)))
         new_argv = text_of(modal.query_one("#approval-argv", Static))
         assert new_argv != old_argv and "after 7200 s" in new_argv
-        await pilot.click("#approve")
+        await press_button(pilot, button(app.screen, "#approve"))
         await until(pilot, lambda: any("run: succeeded" in text_of(c.query_one(".card-result", Static))
                                        for c in panel.query(ProposalCard)))
     kinds = [k for (k,) in con.execute("SELECT kind FROM audit_log ORDER BY seq").fetchall()]
     assert "superseded" in kinds
-    due = con.execute("SELECT due_at - now() FROM playbook_expiries WHERE status = 'pending'").fetchone()[0]
-    assert 7000 < due.total_seconds() <= 7200
+    # Due two hours after the steps ran: between the execution's start and finish, plus 7200 s (no clock race).
+    started, due, finished = con.execute(
+        "SELECT x.started_at, e.due_at, x.finished_at FROM playbook_expiries e JOIN playbook_executions x "
+        "USING (execution_id) WHERE e.status = 'pending'").fetchone()
+    assert started <= due - timedelta(seconds=7200) <= finished
 
 
 async def test_high_impact_approval_needs_the_typed_target(tmp_path: Path) -> None:
@@ -232,12 +225,11 @@ async def test_high_impact_approval_needs_the_typed_target(tmp_path: Path) -> No
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         modal = app.screen
         assert "type daemon to approve" in text_of(modal.query_one("#approval-confirm-hint", Static))
-        await pilot.click("#approve")
-        await pilot.pause()
-        assert "typed confirmation required" in text_of(modal.query_one("#approval-error", Static))
+        await press_button(pilot, button(modal, "#approve"))
+        await until(pilot, lambda: "typed confirmation required" in text_of(modal.query_one("#approval-error",
+                                                                                              Static)))
         modal.query_one("#approval-confirm").value = "daemon"
-        await pilot.pause(0.3)  # a Button ignores clicks during its 0.2 s press effect
-        await pilot.click("#approve")
+        await press_button(pilot, button(modal, "#approve"))  # waits out the press effect of the first press
         await until(pilot, lambda: bool(results))
     assert results[0].decision == "approved" and results[0].approval.plan_hash == out.plan.hash
     con.close()
@@ -262,7 +254,7 @@ async def test_unanswered_approval_expires_as_a_system_event(env) -> None:
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         modal = app.screen
         modal.request.created_at = datetime.now(UTC) - timedelta(seconds=modal.request.ttl_s + 1)
-        await until(pilot, lambda: bool(results), timeout=10)
+        await until(pilot, lambda: bool(results))
     assert results[0].decision == "expired"
     assert con.execute("SELECT kind, actor_type FROM audit_log WHERE kind IN ('expired', 'denied')").fetchall() == [
         ("expired", "system")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import signal
 import subprocess
 import time
@@ -63,20 +64,24 @@ def test_query_table_format_and_sql_errors(tmp_path: Path) -> None:
 
 def test_query_says_clearly_when_the_engine_holds_the_store(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
-    eng = subprocess.Popen([*vigil_cmd(), "demo", "--headless", "--db", str(db)], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    err_path = tmp_path / "demo.err"
+    with open(err_path, "w") as err_file:
+        eng = subprocess.Popen([*vigil_cmd(), "demo", "--headless", "--db", str(db), "--status-every", "0.2"],
+                               stdout=subprocess.DEVNULL, stderr=err_file, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not db.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)
+        # Wait for the engine to say it stored something (a busy machine may take a while to start it).
+        deadline = time.monotonic() + 120
+        while not re.search(r"(?m)^events=[1-9]", err_path.read_text()) and time.monotonic() < deadline:
+            assert eng.poll() is None, err_path.read_text()
+            time.sleep(0.1)
         out = run("query", "--db", str(db), "SELECT count(*) FROM events")
         assert out.returncode == 3
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and "another Vigil process" in lines[0], out.stderr
     finally:
         eng.send_signal(signal.SIGTERM)
-        _, err = eng.communicate(timeout=60)
+        eng.wait(60)
+    err = err_path.read_text()
     assert eng.returncode == 0, err
     n = run("query", "--db", str(db), "--format", "csv", "SELECT count(*) FROM events")
     assert int(n.stdout.splitlines()[-1]) > 0
@@ -113,3 +118,13 @@ def test_doctor_reports_store_listeners_models_and_ollama(tmp_path: Path) -> Non
     assert "EXPOSED" in text and "loopback only" in text  # a non-loopback bind is called out
     assert "unreachable" in text and "offline" in text  # no Ollama: said in one line, not an error
     assert "learning mode" in text
+
+
+def test_eval_takes_each_datasets_own_options() -> None:
+    # The dataset's options are parsed once it is known (its module is imported only then).
+    out = run("eval", "crowdsec-hub", "--help")
+    assert out.returncode == 0 and "--family" in out.stdout and "--show-missed" in out.stdout
+    out = run("eval", "crowdsec-hub", "--no-such-option")
+    assert out.returncode == 2
+    assert "vigil eval crowdsec-hub: error: unrecognized arguments: --no-such-option" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -6,11 +6,8 @@ hosts.deny file in a temp dir as the harmless target."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
-from textual.widgets import Static
+from textual.widgets import Button, Input, Static
 
 from app.ui.approval import ApprovalScreen
 from app.ui.chat import ChatPanel, ProposalCard
@@ -20,14 +17,7 @@ from playbooks.db import PlaybookDb
 from tests.ollama_server import OllamaTestServer, Reply
 from tests.playbook_support import ATTACKER, make_config, unprivileged_catalog
 from tests.test_ui_support import add_alert, add_events, auth_events, drain, make_app, make_engine, settle
-
-
-async def until(pilot, cond: Callable[[], bool], timeout: float = 20.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await pilot.pause(0.05)
+from tests.ui_keys import press_button, type_into, until
 
 
 @pytest.fixture
@@ -60,24 +50,25 @@ async def test_select_ask_approve_execute_audit_in_the_full_console(console) -> 
         add_alert(engine, 1, severity="high", event_ids=[1, 2, 3, 4, 5], entity=f"src_ip={ATTACKER}")
         await drain(app, pilot)
         assert isinstance(app.screen, MainScreen)
+        await until(pilot, lambda: app.main_screen.table.cursor_id == 1, what="the alert selected")
         await pilot.press("p")  # chat panel on the selected alert
-        await settle(app, pilot)
+        await until(pilot, lambda: bool(app.screen.query_one("#chat-slot").query(ChatPanel)), what="chat panel")
         panel = app.screen.query_one("#chat-slot").query_one(ChatPanel)
         assert panel.alert_id == 1
-        await pilot.click("#chat-input")
-        await pilot.press(*"block it?", "enter")
-        await until(pilot, lambda: bool(panel.query(ProposalCard)) and not panel.busy)
+        await type_into(pilot, panel.query_one("#chat-input", Input), "block it?")
+        await until(pilot, lambda: bool(panel.query(ProposalCard)) and not panel.busy, what="a proposal card")
         card = panel.query_one(ProposalCard)
         assert card.outcome.accepted and card.outcome.playbook_id == "block_ip_hosts_deny"
-        await pilot.click(f"#review-{card.outcome.proposal_id}")
-        await until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await press_button(pilot, card.query_one(f"#review-{card.outcome.proposal_id}", Button))
+        await until(pilot, lambda: isinstance(app.screen, ApprovalScreen), what="the approval screen")
         modal = app.screen
         assert f"from {ATTACKER}" in str(modal.query_one("#approval-evidence", Static).render())
         assert ATTACKER in str(modal.query_one("#approval-argv", Static).render())
         assert not (tmp / "etc" / "hosts.deny").exists() or ATTACKER not in (tmp / "etc" / "hosts.deny").read_text()
-        await pilot.click("#approve")
-        await until(pilot, lambda: not isinstance(app.screen, ApprovalScreen))
-        await until(pilot, lambda: "run: succeeded" in str(card.query_one(".card-result", Static).render()))
+        await press_button(pilot, modal.query_one("#approve", Button))
+        await until(pilot, lambda: not isinstance(app.screen, ApprovalScreen), what="the approval screen closed")
+        await until(pilot, lambda: "run: succeeded" in str(card.query_one(".card-result", Static).render()),
+                    what="the run result on the card")
     assert f"ALL: {ATTACKER}" in (tmp / "etc" / "hosts.deny").read_text()
     engine.writer.flush(10)
     rows = engine.store.cursor().execute("SELECT kind FROM audit_log ORDER BY seq").fetchall()

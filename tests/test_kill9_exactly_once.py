@@ -17,8 +17,10 @@ from typing import BinaryIO
 import duckdb
 import pytest
 
+from tests.deadlines import generous
+
 ROOT = Path(__file__).resolve().parents[1]
-KILLS = 12
+KILLS = int(os.environ.get("VIGIL_KILLS", "50"))  # kill -9s of the growing-file test (the acceptance runs 50)
 
 
 class GrowingLog(threading.Thread):
@@ -84,10 +86,10 @@ def start_engine(log: Path | str, db: Path, home: Path) -> tuple[subprocess.Pope
             [sys.executable, "-m", "app", "run", "--headless", "--watch", str(log), "--db", str(db)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errf, start_new_session=True,
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + generous(30)
     while b"storing into" not in err.read_bytes():
         assert proc.poll() is None, f"engine exited early: {err.read_text()}"
-        assert time.monotonic() < deadline, "engine did not start within 30 s"
+        assert time.monotonic() < deadline, "engine did not start"
         time.sleep(0.02)
     return proc, err
 
@@ -126,7 +128,7 @@ def assert_once_and_in_order(by_source: dict[str, list[int]], written: int | Non
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(900)
 def test_kill9_at_random_moments_stores_every_line_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("VIGIL_KILL9_SEED", "0")) or random.randrange(1 << 30))
     log, db = tmp_path / "app.log", tmp_path / "vigil.duckdb"
@@ -156,11 +158,11 @@ def test_kill9_at_random_moments_stores_every_line_exactly_once(tmp_path: Path) 
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
-    assert len(set(progress)) >= KILLS // 2, f"most kills should land while ingesting: {progress}"
+    assert len(set(progress)) >= KILLS // 4, f"kills should land while ingesting: {progress}"
 
     expected = [writer.line(n).decode().rstrip("\n") for n in range(writer.written)]
     got: list[str] = []
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + generous(40)
     while time.monotonic() < deadline:
         proc, err = start_engine(log, db, tmp_path)
         try:
@@ -181,7 +183,7 @@ def test_kill9_at_random_moments_stores_every_line_exactly_once(tmp_path: Path) 
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_kill9_during_rename_and_copytruncate_rotation_stores_every_line_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("VIGIL_KILL9_SEED", "0")) or random.randrange(1 << 30))
     logs = tmp_path / "logs"
@@ -212,7 +214,7 @@ def test_kill9_during_rename_and_copytruncate_rotation_stores_every_line_exactly
     assert writer.rotations and len(set(progress)) >= 5, (writer.rotations, progress)
 
     stored = 0
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + generous(40)
     while stored < writer.written and time.monotonic() < deadline:
         proc, err = start_engine(str(logs / "app.log*"), db, tmp_path)
         try:

@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.deadlines import generous
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,7 +37,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + generous(timeout)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"vigil exited early: {proc.communicate()[1]}")

@@ -270,23 +270,25 @@ def test_full_pipeline_stops_reading_instead_of_dropping(sink):
         s.close()
         wait_until(lambda: sink.count() >= n, 30, "all lines after release")
         assert sink.lines == [b"<13>bp %07d xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" % i for i in range(n)]
-        assert lst.status()["blocked_seconds"] > 0.5
+        assert lst.status()["blocked_seconds"] > 0  # the time spent blocked is accounted, not hidden
     finally:
         sink.gate.set()
         lst.stop()
 
 
-def test_stop_is_prompt_with_clients_connected(sink):
-    lst = start("tcp://127.0.0.1:0", sink)
+def test_stop_does_not_wait_for_connected_clients(sink):
+    """Twenty idle clients that never hang up (idle timeout an hour away): stop ends the listener and closes
+    them, instead of waiting for them to leave."""
+    lst = start("tcp://127.0.0.1:0?idle_timeout=3600", sink)
     socks = [connect(lst.port) for _ in range(20)]
     socks[0].sendall(b"<13>in flight\n")
     wait_until(lambda: lst.status()["connections"] == 20, what="20 connections")
-    t0 = time.monotonic()
     lst.stop()
-    assert time.monotonic() - t0 < 1.0
+    wait_until(lambda: not lst.status()["running"], what="the listener thread to end")
     assert sink.lines == [b"<13>in flight"]
-    assert not lst.status()["running"]
     for s in socks:
+        s.settimeout(60)
+        assert s.recv(1) == b"", "the listener closes its clients when it stops"
         s.close()
 
 
@@ -320,17 +322,21 @@ lst.start(lambda b: got.extend(b.lines) or True)
 first = socket.create_connection(("127.0.0.1", lst.port))
 # Clients in another process, started before the limit drops: their descriptors are not ours.
 clients = subprocess.Popen([sys.executable, "-c", "import socket,time\ntime.sleep(0.5)\n"
-    "s=[socket.create_connection(('127.0.0.1', %d)) for _ in range(20)]\ntime.sleep(3)" % lst.port])
+    "s=[socket.create_connection(('127.0.0.1', %d)) for _ in range(20)]\ntime.sleep(60)" % lst.port])
 n_open = len(os.listdir("/proc/self/fd"))
 resource.setrlimit(resource.RLIMIT_NOFILE, (n_open + 3, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-deadline = time.monotonic() + 5
-while not any(k.startswith("accept failed") for k in lst.status()["closed"]) and time.monotonic() < deadline:
+deadline = time.monotonic() + 60
+def failures():
+    return sum(n for k, n in lst.status()["closed"].items() if k.startswith("accept failed"))
+while not failures() and time.monotonic() < deadline:
     time.sleep(0.02)
-cpu0 = sum(os.times()[:2]); time.sleep(1.0); cpu = sum(os.times()[:2]) - cpu0
+# Accept attempts while out of descriptors, over a second: a spinning loop makes thousands; pausing makes a few.
+# (A slower machine makes fewer, never more: the bound holds under load.)
+before = failures(); time.sleep(1.0); attempts = failures() - before
 first.sendall(b"<13>still served\n")
-while not got and time.monotonic() < deadline + 2:
+while not got and time.monotonic() < deadline:
     time.sleep(0.02)
-print(json.dumps({"closed": sorted(lst.status()["closed"]), "cpu": cpu, "got": [g.decode() for g in got]}))
+print(json.dumps({"closed": sorted(lst.status()["closed"]), "attempts": attempts, "got": [g.decode() for g in got]}))
 clients.kill()
 lst.stop()
 """
@@ -342,11 +348,11 @@ def test_out_of_file_descriptors_pauses_accepting_without_spinning():
     from pathlib import Path
 
     out = subprocess.run([sys.executable, "-c", _EMFILE_SCRIPT], cwd=Path(__file__).resolve().parents[1],
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert "accept failed: Too many open files" in result["closed"]
-    assert result["cpu"] < 0.2  # a spinning accept loop burns 0.6+ s of CPU per second here
+    assert result["attempts"] <= 10, result  # paused between attempts, not spinning
     assert result["got"] == ["<13>still served"]
 
 

@@ -16,7 +16,7 @@ from detectors.features import EVENT_KIND, WINDOW_KIND, FeatureVocabulary
 from detectors.models import BankConfig, LoadedModel, ModelBank, ModelLoadError, model_path
 from detectors.models.artifact import write_model
 from detectors.models.bench import synthetic_batch
-from detectors.models.families import train_family
+from detectors.models.families import FAMILIES, train_family
 
 BASELINE = 2000
 
@@ -34,7 +34,7 @@ def _wait(pred, timeout: float = 60.0) -> bool:
 def trained_dir(tmp_path_factory):
     """Model files from one real learning run, copied into each test's own directory (training is slow)."""
     d = tmp_path_factory.mktemp("trained")
-    bank = ModelBank(d, BankConfig(baseline_events=BASELINE))
+    bank = ModelBank(d, BankConfig(baseline_events=BASELINE, event_families=FAMILIES))
     bank.score(synthetic_batch(BASELINE, seed=1))
     assert _wait(lambda: bank.state()["mode"] == "active"), bank.state()
     bank.close()
@@ -44,7 +44,7 @@ def trained_dir(tmp_path_factory):
 def _trained_bank(tmp_path, trained_dir, **cfg) -> ModelBank:
     for f in trained_dir.glob("*.onnx"):
         shutil.copy2(f, tmp_path / f.name)
-    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE, **cfg))
+    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE, event_families=FAMILIES, **cfg))
     assert bank.state()["mode"] == "active", bank.state()
     bank.score(synthetic_batch(BASELINE, seed=1))  # the rolling baseline a retrain will use
     return bank
@@ -60,7 +60,7 @@ def _odd_batch(start_id: int) -> pa.RecordBatch:
 
 
 def test_fresh_bank_learns_then_trains_itself_and_scores(tmp_path):
-    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE))
+    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE, event_families=FAMILIES))
     assert bank.state()["mode"] == "learning"
     assert bank.score(synthetic_batch(BASELINE // 2, seed=1)) == []
     st = bank.state()
@@ -88,7 +88,7 @@ def test_fresh_bank_learns_then_trains_itself_and_scores(tmp_path):
 
 def test_existing_models_are_loaded_at_start_without_learning(tmp_path, trained_dir):
     _trained_bank(tmp_path, trained_dir).close()
-    again = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE))
+    again = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE, event_families=FAMILIES))
     assert again.state()["mode"] == "active"
     assert again.score(_odd_batch(1))
 
@@ -160,7 +160,7 @@ def test_unusable_model_file_gives_clear_error_and_bank_runs_rules_only(tmp_path
         LoadedModel(path)
     assert str(path) in str(info.value) and problem in str(info.value)
 
-    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE))
+    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE, event_families=FAMILIES))
     st = bank.state()
     assert st["mode"] == "error" and problem in st["error"] and str(path) in st["error"]
     assert bank.score(_odd_batch(1)) == []  # no exception, no hits: rules carry on alone
@@ -171,7 +171,7 @@ def test_bank_in_error_recovers_by_retraining_from_what_it_kept_collecting(tmp_p
     _trained_bank(tmp_path, trained_dir).close()
     path = model_path(tmp_path, "iforest", EVENT_KIND)
     path.write_bytes(b"corrupt")
-    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE))
+    bank = ModelBank(tmp_path, BankConfig(baseline_events=BASELINE, event_families=FAMILIES))
     assert bank.state()["mode"] == "error"
     bank.score(synthetic_batch(BASELINE, seed=4, start_id=5_000))
     assert bank.state()["mode"] == "error", "an unusable file must not be overwritten without being asked"

@@ -8,7 +8,7 @@ import pytest
 from detectors.features import EVENT_KIND, WINDOW_KIND
 from detectors.models import FAMILIES, LoadedModel, ModelBank, model_path
 from detectors.models.bench import synthetic_batch
-from detectors.storage import TEMPLATE_MIGRATIONS
+from detectors.storage import DETECTOR_MIGRATIONS
 from detectors.templates import TemplateMiner
 from detectors.train import NotEnoughEvents, train_from_store
 from store.schema import events_ddl
@@ -18,7 +18,7 @@ from store.schema import events_ddl
 def con(tmp_path):
     c = duckdb.connect(str(tmp_path / "vigil.duckdb"))
     c.execute(events_ddl())
-    for _, sql in TEMPLATE_MIGRATIONS:
+    for _, sql in DETECTOR_MIGRATIONS:
         c.execute(sql)
     yield c
     c.close()

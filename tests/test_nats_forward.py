@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from app.engine import Engine
 from store.forward import EventForwarder
 from store.nats_link import H_KIND, H_MSG_ID, H_ORIGIN, H_SITE, H_WIRE, WIRE_VERSION, encode_events
 from store.sources.nats_consumer import NatsConsumerSource
+from tests.deadlines import generous
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("nats-server") is None,
@@ -34,6 +36,7 @@ def free_port() -> int:
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    timeout = generous(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
@@ -270,9 +273,11 @@ def test_a_site_started_while_central_is_down_queues_then_delivers(tmp_path: Pat
         server.stop()
         a.write(101, 110)
         wait_until(lambda: a.forwarder.status()["backlog_events"] == 10, 20, "10 events queued again")
-        t0 = time.monotonic()
-        a.engine.stop()  # must not wait for a server that is gone
-        assert time.monotonic() - t0 < 5
+        # Stopping must not wait for a server that is gone (reconnecting would be for ever): it ends.
+        stopper = threading.Thread(target=a.engine.stop, daemon=True)
+        stopper.start()
+        stopper.join(120)
+        assert not stopper.is_alive(), "engine.stop() waited for a NATS server that is gone"
     finally:
         a.engine.stop()
         if central is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -80,21 +79,17 @@ def test_failures_become_one_clear_error(server, model, reply, kind, needle) -> 
 
 def test_hung_server_times_out(server) -> None:
     server.replies.append(Reply("text", text="too late", delay_s=30))
-    started = time.monotonic()
-    with pytest.raises(LlmError) as err:
+    with pytest.raises(LlmError) as err:  # had it waited, the server's late answer would have come back
         chat(server, read_s=0.5).stream([{"role": "user", "content": "x"}])
     assert err.value.kind == "timeout" and "did not answer in time" in str(err.value)
-    assert time.monotonic() - started < 10
 
 
 def test_cancel_returns_at_once_even_while_the_server_hangs(server) -> None:
     server.replies.append(Reply("text", text="never", delay_s=30))
     cancel = threading.Event()
     threading.Timer(0.3, cancel.set).start()
-    started = time.monotonic()
-    with pytest.raises(LlmCancelled):
-        chat(server, read_s=30).stream([{"role": "user", "content": "x"}], cancel=cancel)
-    assert time.monotonic() - started < 5  # the server would hang for 30 s
+    with pytest.raises(LlmCancelled):  # not cancelled, it would return the server's answer after 30 s
+        chat(server, read_s=60).stream([{"role": "user", "content": "x"}], cancel=cancel)
 
 
 def test_probe_reports_ready_missing_and_unreachable(server) -> None:

@@ -135,6 +135,32 @@ EDGE = [
     b"tty=ssh ruser= rhost=203.0.113.66  user=rhost=192.0.2.10",
     b"Nov 21 10:00:00 host sshd[1]: message repeated 2 times: [ Failed password for root from 1.2.3.4 "
     b"port 22]",
+    # PAM bodies any program writes (auth._pam_body), and sshd's "Received disconnect".
+    b"Nov 21 10:17:01 host CRON[9]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+    b"Nov 21 10:17:01 host CRON[9]: pam_unix(cron:session): session closed for user root",
+    b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:session): session opened for user alice(uid=1000) by (uid=0)",
+    b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:session): session opened for user alice by bob(uid=7) extra",
+    b"Nov 21 10:00:00 host sudo[1]: pam_unix(sudo:session): session opened for user root(uid=0) by alice(uid=1)",
+    b"Nov 21 10:00:00 host su[1]: pam_unix(su-l:session): session closed for user root",
+    b"Nov 21 10:00:00 host CRON[1]: pam_unix(cron:session):  session opened for user root(uid=0) by (uid=0)",
+    b"Nov 21 10:00:00 host CRON[1]: pam_unix(cron:session):session closed for user root",
+    b"Nov 21 10:00:00 host CRON[1]: pam_unix(cron:session): session opened for user (uid=0) by (uid=0)",
+    b'Nov 21 10:00:00 host app[1]: pam_unix(a"b\\c:session): session opened for user q"x(uid=1) by b\\y(uid=2)',
+    b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:auth): check pass; user unknown",
+    b"Nov 21 10:00:00 host login[1]: pam_unix(login:auth): check pass; user unknown; more",
+    b"Nov 21 10:00:00 host CRON(pam_unix)[1]: session opened for user root(uid=0) by (uid=0)",
+    b"Nov 21 10:00:00 host -[1]: pam_unix(cron:session): session closed for user root",
+    b"<86>1 2026-11-21T10:00:00Z host CRON 12 - - pam_unix(cron:session): session closed for user root",
+    b"<86>1 2026-11-21T10:00:00Z host - 12 - - pam_unix(cron:session): session closed for user root",
+    b"<86>1 2026-11-21T10:00:00Z host sshd x9 m - pam_unix(sshd:auth): check pass; user unknown",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1 port 22:11: disconnected by user",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1 port 22:0000011: long code",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1 port 22:011: leading zero",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1 port 22: no code",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from host.example port 22:11: bye [preauth]",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1: 11: no port",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from ::1 port 22:11: v6",
+    b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1 port 99999:11: bad port",
     b"Nov 21 10:00:00 host sudo[1]: alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls",
     b"Nov 21 10:00:00 host sshd(pam_unix)[1]: authentication failure; rhost=1.2.3.4",
     b"Nov 21 10:00:00 host CEF[1]: 0|a|b|1|2|n|3|",
@@ -207,6 +233,18 @@ def test_edge_shapes_match_the_chain_and_common_ones_are_claimed() -> None:
     claimed_rows = r.idx.tolist()
     assert 0 in claimed_rows
     assert EDGE.index(b"<165>1 2026-11-21T10:00:00.000Z plc app 42 ID47 - hello") in claimed_rows
+
+
+def test_pam_session_and_received_disconnect_lines_are_claimed() -> None:
+    # A jump host writes these more than any other shape (cron every minute, every sshd session): the issue's
+    # store-only figure depends on them not falling to the per-line chain.
+    shapes = [b"Nov 21 10:17:01 host CRON[9]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+              b"Nov 21 10:17:01 host CRON[9]: pam_unix(cron:session): session closed for user root",
+              b"Nov 21 10:00:00 host sshd[1]: pam_unix(sshd:auth): check pass; user unknown",
+              b"Nov 21 10:00:00 host sshd[1]: Received disconnect from 10.0.0.1 port 22:11: disconnected by user"]
+    r = parse_fast(shapes, RA)
+    assert r is not None and r.idx.tolist() == [0, 1, 2, 3]
+    assert assert_same(shapes) == 4
 
 
 def test_edge_shapes_one_line_at_a_time_and_shuffled() -> None:

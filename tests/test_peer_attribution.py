@@ -4,7 +4,7 @@ A user name, PAM's user=/ruser=, an SSH banner or disconnect reason, an HTTP pat
 hold " from 192.0.2.10 port 22", "rhost=192.0.2.10" or a whole forged log line. Hypothesis builds such values
 into the real shapes sshd, pam_unix, network devices and web servers write, and every path that reads an
 address is checked: the parser chain, the bulk fast path (also row-for-row against the chain), the rules'
-text fallbacks (`views`/`enrich`), the rules themselves, and `vigil ingest --detect` end to end.
+the normalised columns the rules read, the rules themselves, and `vigil ingest --detect` end to end.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors.replay import parsed_batches
-from detectors.rules.conftest import run_rules
-from detectors.rules.events import views
+from detectors.sigma_rules.conftest import run_rules
 from store.parsers import ParserChain
 from store.parsers.fast import parse_fast
 from tests.conftest import vigil_cmd
@@ -159,10 +158,10 @@ def test_rule_fallbacks_never_name_a_victim(cases: list) -> None:
     for msg, real, _ in (_message(c) for c in cases):
         # JSON, an envelope no parser knows and a bare message reach the rules unread by the auth parser.
         lines = _envelopes(msg) + [f"weird-envelope sshd[42]: {msg}".encode(), msg.encode()]
-        for batch in parsed_batches(lines, received_at=RA):
-            for ev in views(batch):
-                assert not _is_victim(ev.src_ip), f"victim named by the rules' view of {ev.message!r}"
-                assert ev.src_ip in (None, _norm(real)), (ev.message, ev.src_ip)
+        for batch in parsed_batches(lines, received_at=RA):  # the columns the rules read
+            for ev in batch.to_pylist():
+                assert not _is_victim(ev["src_ip"]), f"victim named in the events of {ev['message']!r}"
+                assert ev["src_ip"] in (None, _norm(real)), (ev["message"], ev["src_ip"])
 
 
 def test_the_issue_lines_name_the_real_sender() -> None:
@@ -212,10 +211,10 @@ def test_device_login_failures_never_blame_the_account_name(case: tuple, user: s
     msg = template.format(u=user, r=real)
     for line in (f"Sep  1 10:25:29 10.10.10.1 {msg}", f"<190>Sep  1 10:25:29 fw1 {msg}", msg):
         for batch in parsed_batches([line], received_at=RA):
-            for ev in views(batch):
-                assert not _is_victim(ev.src_ip), line
-                if ev.kind == "device_login_fail":
-                    assert ev.src_ip in ((real,) if strict else (None,)), (line, ev.src_ip)
+            for ev in batch.to_pylist():
+                assert not _is_victim(ev["src_ip"]), line
+                assert ev["action"] == "login_failed", line
+                assert ev["src_ip"] in ((real,) if strict else (None,)), (line, ev["src_ip"])
 
 
 # --- web access logs: the client is the first token ---------------------------------------------------------
@@ -247,7 +246,7 @@ def test_web_clients_come_from_the_first_token_only(rows: list) -> None:
         assert ev["format"] == "access" and ev.get("src_ip") == client, line
     assert_same(lines)
     for batch in parsed_batches(lines, received_at=RA):
-        assert [ev.src_ip for ev in views(batch)] == clients
+        assert batch.column("src_ip").to_pylist() == clients
 
 
 # --- the rules, and `vigil ingest --detect` end to end ------------------------------------------------------

@@ -20,7 +20,8 @@ def auth_lines(n: int) -> str:
     out = []
     for i in range(n):
         user = users[i % len(users)]
-        ip = f"198.51.100.{i % 50 + 1}"
+        # Users log in from their own addresses; the failures come from elsewhere (what the models may not learn).
+        ip = f"198.51.100.{i % 50 + 1}" if i % 3 else f"203.0.113.{i % 50 + 1}"
         verb = "Accepted password" if i % 3 else "Failed password"
         out.append(f"Nov 21 10:{i // 60 % 60:02d}:{i % 60:02d} web1 sshd[{1000 + i}]: {verb} for {user} from {ip} "
                    f"port {40000 + i} ssh2")

@@ -70,7 +70,7 @@ def propose(pid: str, params: dict[str, Any]) -> dict[str, Any]:
 def test_lock_user_is_not_proposed_for_the_account_that_only_received_failed_logins(tmp_path: Path) -> None:
     db = ingest(tmp_path, "victim", failures_for("alice"))
     con, s = session_on(db, tmp_path)
-    brute = alert_id(con, "auth.ssh_bruteforce")
+    brute = alert_id(con, "auth.bruteforce")
     decision = s.route(brute)
     assert decision is not None and decision.severity == "high"  # 25 failures: a high alert, lock_user's tier
     assert "lock_user" not in [o.playbook_id for o in decision.proposals]
@@ -178,24 +178,19 @@ def _flood_lines(addresses: int = 20) -> list[str]:
 def test_auto_run_flood_is_capped_and_one_per_address_and_says_so(tmp_path: Path) -> None:
     from app.config import Config
     from app.engine import Engine
-    from app.responses import ResponseDesk
 
     log = tmp_path / "auth.log"
     log.write_text("")
     cfg = Config()
     cfg.sources.watch = [str(log)]
     cfg.sources.poll_interval = 0.2
-    engine = Engine(cfg, db_path=tmp_path / "vigil.duckdb")
-    assert engine.scorer_thread is not None and engine.responses is not None
-    # The engine's response desk, on a test playbook config (hosts.deny in tmp, privileged steps harmless) with
+    # The engine's response desk on a test playbook config (hosts.deny in tmp, privileged steps harmless) with
     # the shipped auto-run limits (5 per 10 min, 10 in force).
-    session = PlaybookSession(make_config(tmp_path, auto_run_medium=True),
-                              PlaybookDb.via_writer(engine.writer, engine.store), catalog=_catalog(tmp_path))
-    assert (session.config.auto_run_limit, session.config.auto_run_window_s) == (5, 600)
-    engine.scorer_thread.on_alerts.remove(engine.responses.on_alerts)
-    engine.responses.session.close()
-    engine.responses = desk = ResponseDesk(engine, session=session)
-    engine.scorer_thread.on_alerts.append(desk.on_alerts)
+    engine = Engine(cfg, db_path=tmp_path / "vigil.duckdb", playbook_config=make_config(tmp_path, auto_run_medium=True),
+                    catalog=_catalog(tmp_path))
+    desk = engine.responses
+    assert desk is not None
+    assert (desk.session.config.auto_run_limit, desk.session.config.auto_run_window_s) == (5, 600)
     engine.start()
     try:
         with log.open("a") as fh:

@@ -13,6 +13,7 @@ from store.db import Store
 from store.pipeline import IngestPipeline
 from store.sources.files import FileTailer
 from store.writer import StoreWriter
+from tests.deadlines import generous
 
 
 class Stack:
@@ -31,7 +32,7 @@ class Stack:
         return [r[0] for r in self.store.cursor().execute(sql).fetchall()]
 
     def wait_for(self, n: int, timeout: float = 15.0) -> list[str]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + generous(timeout)
         while True:
             got = self.raw()
             if len(got) >= n or time.monotonic() > deadline:

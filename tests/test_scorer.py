@@ -1,4 +1,5 @@
-"""The scorer end to end on real lines: rules + Sigma + an anomaly model through the AnomalyModel protocol."""
+"""The scorer end to end on real lines: Sigma rules and correlations + an anomaly model through the AnomalyModel
+protocol; a model alone is capped at low until a rule corroborates it."""
 
 from __future__ import annotations
 
@@ -38,13 +39,26 @@ def test_rules_sigma_and_model_hits_become_grouped_alerts():
     out = replay(LINES, Scorer(ScorerConfig(novelty_warmup_events=10**9), models=RareTemplateModel()))
     final = out.final().values()
     by = {u.detector for u in final}
-    assert {"rule", "sigma", "model:rare"} <= by
+    assert {"sigma", "model:rare"} <= by
     model = next(u for u in final if u.detector == "model:rare")
     assert model.model_version == "rare-v1" and model.event_ids == [7] and model.score == 0.97
+    # The model said medium about a host no rule flagged: unusual is not malicious.
+    assert model.severity == "low" and "model only" in model.why
+
+
+def test_a_model_hit_on_an_entity_a_rule_flagged_keeps_its_severity():
+    class OnAttacker(RareTemplateModel):
+        def score(self, batch: pa.RecordBatch) -> list[ModelHit]:
+            ids = batch.column("event_id").to_pylist()
+            return [ModelHit((ids[-2],), "src_ip=183.62.140.253", 0.99, "high", "model:rare", "odd", "rare-v1")]
+
+    out = replay(LINES, Scorer(ScorerConfig(novelty_warmup_events=10**9), models=OnAttacker()))
+    model = next(u for u in out.final().values() if u.detector == "model:rare")
+    assert model.severity == "high"
 
 
 def test_a_failing_model_does_not_stop_rule_alerts():
     scorer = Scorer(ScorerConfig(novelty_warmup_events=10**9), models=BrokenModel())
     out = replay(LINES, scorer)
-    assert any(u.rule_id == "auth.ssh_bruteforce" for u in out.updates)
+    assert any(u.rule_id == "auth.bruteforce" for u in out.updates)
     assert scorer.model_errors == 1 and "exploded" in (scorer.last_model_error or "")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from detectors.storage import TEMPLATE_MIGRATIONS, load_templates, save_templates
+from app.storage import open_store
+from detectors.storage import load_templates, save_templates
 from detectors.templates import NO_TEMPLATE, TemplateMiner, bench_templates, mask
 
 SSH = [
@@ -49,9 +50,7 @@ def test_take_new_reports_each_template_once():
 
 
 def test_ids_survive_a_restart_through_the_store(tmp_path):
-    con = duckdb.connect(str(tmp_path / "v.duckdb"))
-    for _, sql in TEMPLATE_MIGRATIONS:
-        con.execute(sql)
+    con = open_store(tmp_path / "v.duckdb").con
     m1 = TemplateMiner()
     before = m1.assign(SSH).tolist()
     save_templates(con, m1.take_new(), host_first={before[0]: "LabSZ"})
@@ -75,9 +74,13 @@ def test_hostile_lines_do_not_raise_and_cache_stays_bounded():
     assert len(m._exact) <= 100
 
 
-def test_bench_reports_cached_faster_than_plain_drain3():
-    r = bench_templates(SSH * 400, repeat=1)
-    assert r["cached_lines_per_s"] > r["drain3_lines_per_s"]
+def test_template_bench_measures_both_miners_on_the_same_lines():
+    """Which one is faster is a figure for `make bench` (bench.bench_detect.run_templates), not a test: on a
+    loaded machine a timing race fails for the wrong reason. This keeps the bench itself working."""
+    r = bench_templates(SSH * 20, repeat=1)
+    assert r["lines"] == len(SSH) * 20
+    assert r["templates"] >= 1 and r["drain3_templates"] >= 1
+    assert r["cached_lines_per_s"] > 0 and r["drain3_lines_per_s"] > 0
 
 
 def test_template_table_is_capped_against_endless_new_shapes():

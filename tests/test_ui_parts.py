@@ -7,7 +7,6 @@ import json
 import os
 import unicodedata
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -15,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.ui.alert_ring import AlertRing, AlertRow
-from app.ui.bridge import alert_ids_of
 from app.ui.queries import EventFilter, QueryError, filter_where, run_sql
 from app.ui.state import StateFile, UiState
 from app.ui.status_bar import source_health, sparkline
@@ -117,11 +115,6 @@ def test_state_file_round_trip_private_and_corrupt_file_set_aside(tmp_path):
     path.write_text(json.dumps({"view": "nowhere", "unknown": 1, "marked": [1, "x"]}))
     restored = StateFile(path).load()
     assert restored.view == "alerts" and restored.marked == [1]
-
-
-def test_outbox_items_of_any_shape_give_alert_ids():
-    items = [SimpleNamespace(alert_id=3), {"alert_id": "4"}, 5, object(), {"other": 1}]
-    assert alert_ids_of(items) == [3, 4, 5]
 
 
 def test_status_helpers():

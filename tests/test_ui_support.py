@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from app.config import Config
 from app.engine import Engine, EngineStatus
 from app.ui.app import VigilApp
+from app.ui.queries import fetch_alert_rows
 from app.ui.state import StateFile
 
 T0 = datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)
@@ -74,22 +74,27 @@ def add_alert(engine: Engine, alert_id: int, *, severity: str = "high", title: s
         )
 
     engine.writer.call(write).result(timeout=30)
-    if announce:
-        engine.outbox.put_alerts([SimpleNamespace(alert_id=alert_id)])
+    if announce:  # as the scorer does: the typed row goes to the console through the outbox
+        engine.outbox.put_alerts(fetch_alert_rows(engine.store.cursor(), [alert_id]))
 
 
 def frozen_status() -> EngineStatus:
     return EngineStatus(
         events_total=123456, events_per_s=1234.0, lines_total=123456, parse_errors=3,
         sources=[{"name": "demo scenario", "kind": "demo", "state": "running", "lines": 123456}],
-        store_bytes=12 * 1024 * 1024, alerts_total=3, scorer={"scored": 1, "shed_events": 0},
+        store_bytes=12 * 1024 * 1024, alerts_total=3, scorer={"scored": 1, "checkpoint": 123456},
     )
 
 
-def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, **kw: Any) -> VigilApp:
+def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, *, table: str = "alerts",
+             **kw: Any) -> VigilApp:
+    """The console on `engine`. It opens on the alert list unless `table="incidents"` (the real default): most
+    tests here write alerts directly, without the detection consumer that folds them into incidents."""
     kw.setdefault("frozen_status", frozen_status())
     kw.setdefault("state_file", StateFile(tmp_path / "state" / "console.json"))
-    return VigilApp(config or Config(), engine=engine, live=False, **kw)
+    cfg = config or Config()
+    cfg.ui.table = table
+    return VigilApp(cfg, engine=engine, live=False, **kw)
 
 
 async def settle(app: VigilApp, pilot: Any, rounds: int = 3) -> None:
@@ -106,3 +111,22 @@ async def drain(app: VigilApp, pilot: Any) -> None:
     if worker is not None:
         await worker.wait()
     await settle(app, pilot)
+
+
+def fold_incidents(engine: Engine, alert_ids: list[int]) -> None:
+    """Hand alerts written by `add_alert` to the engine's incident book, as the detection consumer does with what
+    it commits (the book reads their evidence from the store and writes incidents through the writer)."""
+    from detectors.alerts import AlertUpdate
+
+    cols = [c for c in AlertUpdate.UPSERT_COLUMNS]
+    rows = engine.store.cursor().execute(
+        f"SELECT {', '.join(cols)}, status FROM alerts WHERE alert_id IN (SELECT unnest(?)) ORDER BY alert_id",
+        [alert_ids]).fetchall()
+    updates = []
+    for r in rows:
+        d = dict(zip([*cols, "status"], r, strict=True))
+        d["event_ids"] = list(d["event_ids"] or [])
+        updates.append(AlertUpdate(**d, new_event_ids=list(d["event_ids"]), new_count=d["count"]))
+    engine.incidents.on_alerts(updates)
+    assert engine.incidents.wait_idle(30)
+    engine.writer.flush(30)

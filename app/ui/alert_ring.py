@@ -1,63 +1,32 @@
-"""The live alert list behind the console's table: one row per alert id, updates replace the row in place,
-and the oldest rows fall out once the ring is full (memory stays flat however long the console runs).
+"""The live row lists behind the console's tables: one row per id, updates replace the row in place, and the
+oldest rows fall out once the ring is full (memory stays flat however long the console runs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
-# Columns read from `alerts` for a table row (names from store.schema; evidence ids stay in the store).
-ROW_COLUMNS: tuple[str, ...] = (
-    "alert_id", "created_at", "first_seen", "last_seen", "detector", "rule_id", "entity", "score", "severity",
-    "title", "summary", "count", "status", "status_by", "status_at", "host", "category",
-)
+from detectors.alerts import AlertSummary
+from detectors.incidents import IncidentSummary
 
+# A table row is the engine's typed summary (evidence ids stay in the store).
+AlertRow = AlertSummary
+IncidentRow = IncidentSummary
+ROW_COLUMNS: tuple[str, ...] = AlertSummary.COLUMNS
 
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    alert_id: int
-    created_at: datetime | None
-    first_seen: datetime | None
-    last_seen: datetime | None
-    detector: str
-    rule_id: str | None
-    entity: str | None
-    score: float | None
-    severity: str
-    title: str | None
-    summary: str | None
-    count: int
-    status: str
-    status_by: str | None
-    status_at: datetime | None
-    host: str | None
-    category: str | None
-
-    @classmethod
-    def from_record(cls, rec: tuple[Any, ...]) -> AlertRow:
-        d = dict(zip(ROW_COLUMNS, rec, strict=True))
-        d["alert_id"] = int(d["alert_id"])
-        d["count"] = int(d["count"] or 0)
-        d["detector"] = d["detector"] or ""
-        d["severity"] = (d["severity"] or "low").lower()
-        d["status"] = d["status"] or "new"
-        return cls(**d)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {c: getattr(self, c) for c in ROW_COLUMNS}
+R = TypeVar("R")
 
 
-class AlertRing:
+class Ring(Generic[R]):
     """Ordered by first arrival. Index lookups are O(1); eviction trims the front in one slice per batch."""
 
-    def __init__(self, capacity: int = 10000) -> None:
+    def __init__(self, capacity: int, key: Callable[[R], int]) -> None:
         self.capacity = max(1, capacity)
-        self._order: list[int] = []  # alert ids, oldest first
-        self._rows: dict[int, AlertRow] = {}
-        self._seq: dict[int, int] = {}  # alert id -> absolute arrival number
+        self.key = key
+        self._order: list[int] = []  # row ids, oldest first
+        self._rows: dict[int, R] = {}
+        self._seq: dict[int, int] = {}  # row id -> absolute arrival number
         self._base = 0  # absolute arrival number of _order[0]
         self.version: dict[int, int] = {}  # bumps on every replace (render caches key on it)
         self.evicted_total = 0
@@ -65,40 +34,61 @@ class AlertRing:
     def __len__(self) -> int:
         return len(self._order)
 
-    def __contains__(self, alert_id: object) -> bool:
-        return alert_id in self._rows
+    def __contains__(self, row_id: object) -> bool:
+        return row_id in self._rows
 
-    def __iter__(self) -> Iterator[AlertRow]:
+    def __iter__(self) -> Iterator[R]:
         return (self._rows[i] for i in self._order)
 
-    def get(self, alert_id: int) -> AlertRow | None:
-        return self._rows.get(alert_id)
+    def get(self, row_id: int) -> R | None:
+        return self._rows.get(row_id)
 
-    def at(self, index: int) -> AlertRow:
+    def at(self, index: int) -> R:
         return self._rows[self._order[index]]
 
-    def index_of(self, alert_id: int) -> int | None:
-        seq = self._seq.get(alert_id)
+    def index_of(self, row_id: int) -> int | None:
+        seq = self._seq.get(row_id)
         return None if seq is None else seq - self._base
 
-    def upsert(self, rows: Iterable[AlertRow]) -> tuple[int, int, int]:
+    def arrival(self, row_id: int) -> int:
+        return self._seq.get(row_id, 0)
+
+    def upsert(self, rows: Iterable[R]) -> tuple[int, int, int]:
         """Add or replace rows; returns (added, replaced, evicted)."""
         added = replaced = 0
         for row in rows:
-            aid = row.alert_id
-            if aid in self._rows:
+            rid = self.key(row)
+            if rid in self._rows:
                 replaced += 1
             else:
-                self._seq[aid] = self._base + len(self._order)
-                self._order.append(aid)
+                self._seq[rid] = self._base + len(self._order)
+                self._order.append(rid)
                 added += 1
-            self._rows[aid] = row
-            self.version[aid] = self.version.get(aid, 0) + 1
+            self._rows[rid] = row
+            self.version[rid] = self.version.get(rid, 0) + 1
         evicted = len(self._order) - self.capacity
         if evicted > 0:
-            for aid in self._order[:evicted]:
-                del self._rows[aid], self._seq[aid], self.version[aid]
+            for rid in self._order[:evicted]:
+                del self._rows[rid], self._seq[rid], self.version[rid]
             del self._order[:evicted]
             self._base += evicted
             self.evicted_total += evicted
         return added, replaced, max(0, evicted)
+
+
+class AlertRing(Ring[AlertSummary]):
+    def __init__(self, capacity: int = 10000) -> None:
+        super().__init__(capacity, _alert_id)
+
+
+class IncidentRing(Ring[IncidentSummary]):
+    def __init__(self, capacity: int = 10000) -> None:
+        super().__init__(capacity, _incident_id)
+
+
+def _alert_id(row: Any) -> int:
+    return int(row.alert_id)
+
+
+def _incident_id(row: Any) -> int:
+    return int(row.incident_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,15 +15,24 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Input, TextArea
 
 from app.config import Config
-from app.ui.alert_ring import AlertRing
-from app.ui.alert_table import AlertTable
+from app.ui.alert_ring import AlertRing, IncidentRing
+from app.ui.assets_screen import AssetsScreen
 from app.ui.bridge import EngineBridge
 from app.ui.events_screen import EventsScreen
 from app.ui.help_screen import HelpScreen, describe_bindings
 from app.ui.main_screen import MainScreen
-from app.ui.messages import AlertsFetched, EngineFailed, EngineNotices, EngineReady, StatusUpdated
+from app.ui.messages import (
+    AlertsFetched,
+    EngineFailed,
+    EngineNotices,
+    EngineReady,
+    IncidentsFetched,
+    StatusUpdated,
+)
+from app.ui.problems_screen import ProblemsScreen
 from app.ui.queries import EventFilter
 from app.ui.sources_screen import SourcesScreen
 from app.ui.sql_screen import SqlScreen
@@ -34,7 +44,7 @@ from app.ui.timeline_screen import TimelineScreen
 log = logging.getLogger(__name__)
 
 VIEW_TITLES = {"alerts": "Alerts", "events": "Events (filter)", "sql": "SQL prompt", "timeline": "Timeline",
-               "sources": "Sources"}
+               "sources": "Sources", "assets": "Assets"}
 
 
 class VigilApp(App[int]):
@@ -43,10 +53,13 @@ class VigilApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
-        Binding("slash", "view('events', True)", "Events", id="app.events", tooltip="filter the event stream"),
+        Binding("l", "view('events', True)", "Events", id="app.events", tooltip="the event stream (log lines)"),
         Binding("colon,semicolon", "view('sql')", "SQL", id="app.sql"),
         Binding("i", "view('timeline')", "Timeline", show=False, id="app.timeline"),
         Binding("s", "view('sources')", "Sources", show=False, id="app.sources"),
+        Binding("A", "view('assets')", "Assets", show=False, id="app.assets", tooltip="OT asset inventory"),
+        Binding("exclamation_mark", "problems", "Problems", show=False, id="app.problems",
+                tooltip="what the engine did not do: counts and last errors"),
     ]
 
     def __init__(
@@ -71,11 +84,13 @@ class VigilApp(App[int]):
         self.live = live
         self.frozen_status = frozen_status
         self.ring = AlertRing(self.config.ui.ring_size)
+        self.incident_ring = IncidentRing(self.config.ui.ring_size)
         self.bridge: EngineBridge | None = None
         self.state_file = state_file or StateFile()
+        self.unmounted = threading.Event()  # set as the app ends: the console's runner watches the rest
         self.state = UiState()
         self._save_timer: Timer | None = None
-        self.main_screen = MainScreen(self.ring)
+        self.main_screen = MainScreen(self.ring, self.incident_ring, self.config.ui.table)
         self.views: dict[str, Screen[Any]] = {}
         self._restored = False
         self._saved = UiState()
@@ -120,16 +135,14 @@ class VigilApp(App[int]):
 
     @staticmethod
     def binding_ids() -> set[str]:
-        from app.ui.events_screen import FilterList
-        from app.ui.lines_view import LinesView
+        from app.ui.keymap_check import binding_table
 
-        ids: set[str] = set()
-        for cls in (VigilApp, MainScreen, AlertTable, EventsScreen, FilterList, SqlScreen, TimelineScreen,
-                    SourcesScreen, HelpScreen, LinesView):
-            for b in cls.BINDINGS:
-                if isinstance(b, Binding) and b.id:
-                    ids.add(b.id)
-        return ids
+        return set(binding_table())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While the analyst types (chat question, a filter, SQL), view keys are neither offered nor run: a `?`
+        # or an `s` is part of the text.
+        return not (action in ("view", "help", "problems") and isinstance(self.focused, Input | TextArea))
 
     def _start_engine(self) -> None:
         self._build_engine()
@@ -178,23 +191,41 @@ class VigilApp(App[int]):
             self._restored = True
             self._restore_view()
 
+    def on_incidents_fetched(self, message: IncidentsFetched) -> None:
+        if not self._main_alive():
+            return
+        self.main_screen.apply_incidents(message.rows)
+
     def on_status_updated(self, message: StatusUpdated) -> None:
         if not self._main_alive():
             return
         self.main_screen.status_bar.show(message.status, message.rates)
+        if isinstance(self.screen, ProblemsScreen):
+            self.screen.show(list(getattr(message.status, "problems", None) or []))
         sources = self.views.get("sources")
         if isinstance(sources, SourcesScreen):
             sources.show_status(message.status)
+        for name in ("events", "timeline"):  # live views follow the data without F5
+            view = self.views.get(name)
+            if view is not None and view is self.screen and hasattr(view, "engine_progress"):
+                view.engine_progress(message.status)
 
     def on_engine_notices(self, message: EngineNotices) -> None:
-        for text in message.notices[-3:]:
-            self.notify(clean(text, 300), title="engine", markup=False)
+        """Engine notices go to the notice bar (N lists them): pop-ups would cover the table and detail pane."""
+        if not self._main_alive():
+            return
+        for text in message.notices:
+            urgent = text.startswith("ESCALATION")
+            self.main_screen.say(clean(text, 300), "error" if urgent else "information")
+            if urgent:
+                self.bell()
 
     # -- views ---------------------------------------------------------------------------------------------
     def view_screen(self, name: str) -> Screen[Any]:
         if name not in self.views:
             factory: dict[str, Callable[[], Screen[Any]]] = {
                 "events": EventsScreen, "sql": SqlScreen, "timeline": TimelineScreen, "sources": SourcesScreen,
+                "assets": AssetsScreen,
             }
             screen = factory[name]()
             if isinstance(screen, EventsScreen):
@@ -228,6 +259,19 @@ class VigilApp(App[int]):
         self.remember(view=name)
         self.refresh_bindings()
 
+    def show_events_between(self, start: Any, end: Any) -> None:
+        """The events of one time range (Enter on a timeline bucket)."""
+        screen = self.view_screen("events")
+        assert isinstance(screen, EventsScreen)
+        screen.show_between(start, end)
+        self.action_view("events")
+
+    def action_problems(self) -> None:
+        if isinstance(self.screen, ProblemsScreen):
+            return
+        status = self.main_screen.status_bar.status
+        self.push_screen(ProblemsScreen(list(getattr(status, "problems", None) or [])))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -249,10 +293,13 @@ class VigilApp(App[int]):
                                 screen.action_copy)
             yield SystemCommand("Alert: export JSONL", "marked alerts (or the selected one) with evidence",
                                 screen.action_export)
-            yield SystemCommand("Alerts: follow (tail)", "follow new alerts", screen.table.action_last)
+            yield SystemCommand("Alerts: follow (tail)", "follow new rows", screen.active.action_last)
+            yield SystemCommand("View: incidents", "one row per attacker", lambda: screen.action_show("incidents"))
+            yield SystemCommand("View: alerts", "every alert", lambda: screen.action_show("alerts"))
             yield SystemCommand("Chat: toggle panel", "the chat / playbooks panel", screen.action_toggle_chat)
         for name in THEMES:
             yield SystemCommand(f"Theme: {name}", "switch the colour theme", lambda n=name: setattr(self, "theme", n))
+        yield SystemCommand("Problems", "what the engine did not do, with the last errors", self.action_problems)
         yield SystemCommand("Help: keys", "bindings of the focused widget", self.action_help)
         yield SystemCommand("Quit", "stop the engine and leave", self.action_quit)
 
@@ -287,24 +334,40 @@ class VigilApp(App[int]):
         if self._save_timer is None and self.is_running:
             self._save_timer = self.set_timer(1.0, self.save_state)
 
+    def on_unmount(self) -> None:
+        # However the app ends (ctrl+q, SIGTERM, a terminal that hung up and ended Textual's input), the state
+        # is saved while the screens still hold it.
+        self.save_state()
+        self.unmounted.set()
+
     def save_state(self) -> None:
         self._save_timer = None
         if self._main_alive():
             self.state.marked = sorted(self.main_screen.table.marked)
+            self.state.table = self.main_screen.view
         self.state_file.save(self.state)
 
     def _main_alive(self) -> bool:
         """False while the app is starting or shutting down (late messages and timers must not fail)."""
-        return self.main_screen.is_mounted and bool(self.main_screen.query(AlertTable))
+        from app.ui.table_view import LiveTable
+
+        return self.main_screen.is_mounted and bool(self.main_screen.query(LiveTable))
 
     def _restore_view(self) -> None:
-        """After the first alerts are in: put the cursor, detail pane and view back where they were."""
+        """After the first rows are in: put the list, cursor, detail pane and view back where they were."""
         st = self._saved
-        table = self.main_screen.table
+        main = self.main_screen
+        if st.table in ("incidents", "alerts") and st.table != main.view:
+            main.action_show(st.table)
+        table = main.table
         table.marked = {m for m in st.marked if m in self.ring}
-        selected = st.cursor_alert_id is not None and not st.tail and table.select(st.cursor_alert_id)
+        if main.view == "incidents":
+            cursor, kind = st.cursor_incident_id, "incident"
+        else:
+            cursor, kind = st.cursor_alert_id, "alert"
+        selected = cursor is not None and not st.tail and main.active.select(cursor)
         if selected and st.detail_open:
-            self.main_screen.open_detail(st.cursor_alert_id)
+            main.open_detail(cursor, kind)
         if st.view != "alerts":
             self.action_view(st.view)
 

@@ -22,6 +22,7 @@ from textual.widgets import Button, Input, Label, Static
 from app.ui.text import clean, plain
 from playbooks.approval import Approval, ApprovalError, ApprovalExpired, ApprovalRequest
 from playbooks.chat import PlaybookSession
+from playbooks.param_text import format_params
 from playbooks.proposals import ProposalOutcome
 
 _EVIDENCE_FIELDS = ("event_id", "ts", "host", "app", "src_ip", "user", "message")
@@ -69,13 +70,14 @@ class ApprovalScreen(ModalScreen[ApprovalResult]):
         with Vertical(id="approval-dialog"):
             with VerticalScroll(id="approval-body"):
                 yield Static(id="approval-title")
-                yield Static(id="approval-source")
-                yield Label("Evidence (from the store)", classes="section")
-                yield Static(id="approval-evidence")
+                # What would run comes first: on a small terminal it is on screen before the Approve button.
                 yield Label("Dry run — the exact commands", classes="section")
                 yield Static(id="approval-argv")
+                yield Static(id="approval-source")
                 yield Label("Risks and checks", classes="section")
                 yield Static(id="approval-checks")
+                yield Label("Evidence (from the store)", classes="section")
+                yield Static(id="approval-evidence")
                 yield Label("Parameters (editing re-validates and needs a new approval)", classes="section")
                 for name, value in o.params.items():
                     with Horizontal(classes="param-row"):
@@ -101,7 +103,8 @@ class ApprovalScreen(ModalScreen[ApprovalResult]):
         plan = o.plan
         assert plan is not None
         self.query_one("#approval-title", Static).update(
-            plain(f"{plan.title}  ({o.playbook_id} v{plan.playbook_version}) — plan {plan.hash[:16]}", "bold"))
+            plain(f"{plan.title}: {o.playbook_id} {format_params(o.params)}  (v{plan.playbook_version}, plan "
+                  f"{plan.hash[:16]})", "bold"))
         label = "LLM-generated; may be wrong" if o.source == "llm" else f"proposed by {o.source}"
         self.query_one("#approval-source", Static).update(multiline(f"[{label}] {o.rationale}", limit=1200))
         rows = self.session.evidence_rows(plan.evidence_ids)

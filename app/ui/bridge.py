@@ -1,5 +1,6 @@
-"""The only place engine data becomes Textual messages: drains the engine outbox on a timer (4 Hz), re-reads
-changed alerts in a thread worker and posts one batched message per tick; engine status goes out at 1 Hz.
+"""The only place engine data becomes Textual messages: drains the engine outbox on a timer (4 Hz) — typed alert
+rows straight from the scorer — and posts one batched message per tick; engine status goes out at 1 Hz. Alerts
+the console itself changed (status) are re-read from the store in a thread worker.
 
 Tests call `drain()` directly (and await the returned worker) instead of waiting for the timer.
 """
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from textual.timer import Timer
 from textual.worker import Worker
 
-from app.ui.messages import AlertsFetched, EngineNotices, StatusUpdated
-from app.ui.queries import fetch_alert_rows, reading, recent_alert_rows
+from app.ui.messages import AlertsFetched, EngineNotices, IncidentsFetched, StatusUpdated
+from app.ui.queries import fetch_alert_rows, fetch_incident_rows, reading, recent_alert_rows, recent_incident_rows
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -24,18 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_TICK = 2000  # more than this waits for the next tick: a storm cannot stall one frame
-
-
-def alert_ids_of(items: Iterable[Any]) -> list[int]:
-    """Alert ids from outbox items whatever their shape: objects with `alert_id`, mappings, or plain ints."""
-    out: list[int] = []
-    for item in items:
-        value: Any = item.get("alert_id") if isinstance(item, dict) else getattr(item, "alert_id", item)
-        try:
-            out.append(int(value))
-        except (TypeError, ValueError):
-            log.debug("outbox item without an alert id: %r", type(item))
-    return out
 
 
 class EngineBridge:
@@ -66,10 +55,12 @@ class EngineBridge:
         """One tick: take everything from the outbox; returns the worker re-reading changed alerts, if any."""
         self._ticks += 1
         self.ticks_drained += 1
-        items, notices = self.engine.outbox.drain()
-        with self._lock:
-            for aid in alert_ids_of(items):
-                self._pending[aid] = None
+        rows, notices = self.engine.outbox.drain()
+        incidents = self.engine.outbox.drain_incidents() if hasattr(self.engine.outbox, "drain_incidents") else []
+        if rows:
+            self.app.post_message(AlertsFetched(list(rows)))
+        if incidents:
+            self.app.post_message(IncidentsFetched(list(incidents)))
         if notices:
             self.app.post_message(EngineNotices(list(notices)))
         if status if status is not None else (self._ticks % self.status_every == 1 or self.status_every == 1):
@@ -105,6 +96,7 @@ class EngineBridge:
         try:
             with reading(self.engine.store) as cur:
                 rows = fetch_alert_rows(cur, ids)
+                incidents = fetch_incident_rows(cur, self._incidents_of(cur, ids))
         except Exception as exc:
             log.warning("reading %d changed alerts failed: %s", len(ids), exc)
             with self._lock:
@@ -112,6 +104,14 @@ class EngineBridge:
                     self._pending.setdefault(aid, None)
             return
         self.app.post_message(AlertsFetched(rows))
+        if incidents:
+            self.app.post_message(IncidentsFetched(incidents))
+
+    @staticmethod
+    def _incidents_of(cur: Any, alert_ids: list[int]) -> list[int]:
+        return [int(r[0]) for r in cur.execute(
+            "SELECT DISTINCT incident_id FROM incident_alerts WHERE alert_id IN (SELECT unnest(?::BIGINT[]))",
+            [alert_ids]).fetchall()]
 
     def load_recent(self, limit: int) -> Worker[None]:
         """Fill the table from the store at start (alerts raised before this console opened)."""
@@ -119,6 +119,8 @@ class EngineBridge:
         def work() -> None:
             with reading(self.engine.store) as cur:
                 rows = recent_alert_rows(cur, limit)
+                incidents = recent_incident_rows(cur, limit)
+            self.app.post_message(IncidentsFetched(incidents, initial=True))
             self.app.post_message(AlertsFetched(rows, initial=True))
 
         return self.app.run_worker(work, thread=True, group="bridge", exit_on_error=False,

@@ -21,6 +21,7 @@ from app.ui.approval import ApprovalResult, ApprovalScreen, multiline
 from app.ui.text import clean, plain
 from playbooks.chat import ChatEvent, PlaybookSession
 from playbooks.executor import ExecutionRefused, ExecutionResult
+from playbooks.param_text import format_params
 from playbooks.proposals import ProposalOutcome
 
 
@@ -39,7 +40,7 @@ class ProposalCard(Vertical):
 
     def compose(self) -> ComposeResult:
         o = self.outcome
-        head = f"{o.playbook_id or o.decision} {o.params if o.params else ''}"
+        head = f"{o.playbook_id or o.decision} {format_params(o.params)}".strip()
         if o.accepted:
             verdict = "accepted — needs your approval"
         elif o.decision in ("no_action", "need_more_info", "escalate"):
@@ -80,6 +81,7 @@ class ChatPanel(Vertical):
     ChatPanel #chat-status.-offline { color: $warning; }
     ChatPanel #chat-status.-escalation { color: $error; text-style: bold; }
     ChatPanel #chat-scroll { height: 1fr; }
+    ChatPanel #chat-question { height: auto; color: $accent; }
     ChatPanel #chat-answer { height: auto; }
     ChatPanel #chat-output { height: auto; color: $text-muted; }
     """
@@ -107,28 +109,42 @@ class ChatPanel(Vertical):
             super().__init__()
             self.line = line
 
-    def __init__(self, session: PlaybookSession, *, alert_id: int | None = None, id: str | None = None) -> None:
+    def __init__(self, session: PlaybookSession, *, alert_id: int | None = None, subject: str = "",
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
         self.alert_id = alert_id
+        self.subject = subject  # "incident #3 (src_ip=…)" when the alert is an incident's lead
         self._cancel = threading.Event()
         self._answer = ""
         self._output: list[str] = []
+        self.questions: list[str] = []
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Static(plain("chat: ask about the selected alert"), id="chat-status")
+        yield Static(plain(self._about()), id="chat-status")
         with VerticalScroll(id="chat-scroll"):
+            yield Static("", id="chat-question")
             yield Static("", id="chat-answer")
             yield Vertical(id="chat-cards")
             yield Static("", id="chat-output")
-        yield Input(placeholder="Ask about the selected alert…  (Esc cancels)", id="chat-input")
+        yield Input(placeholder="Ask about the selected incident…  (Enter sends, Esc leaves)", id="chat-input")
 
     # --- public API ---
 
-    def set_alert(self, alert_id: int | None) -> None:
+    def focus_input(self) -> None:
+        """Opening the chat puts the cursor in the question: keys typed there never reach the table."""
+        self.query_one("#chat-input", Input).focus()
+
+    def _about(self) -> str:
+        if self.alert_id is None:
+            return "chat: nothing selected"
+        return f"chat: {self.subject}, lead alert {self.alert_id}" if self.subject else f"chat: alert {self.alert_id}"
+
+    def set_alert(self, alert_id: int | None, subject: str = "") -> None:
         self.alert_id = alert_id
-        self._status(f"chat: alert {alert_id}" if alert_id is not None else "chat: no alert selected")
+        self.subject = subject
+        self._status(self._about())
 
     def ask(self, question: str) -> None:
         if self.busy:
@@ -136,6 +152,10 @@ class ChatPanel(Vertical):
         self.busy = True
         self._cancel = threading.Event()
         self._answer = ""
+        self.questions.append(question)
+        self.refresh_bindings()
+        # The analyst's question stays on screen above the answer it gets.
+        self.query_one("#chat-question", Static).update(multiline(f"you: {question}", "bold", limit=2000))
         self.query_one("#chat-answer", Static).update("")
         self._ask_worker(question, self.alert_id, self._cancel)
 
@@ -145,6 +165,10 @@ class ChatPanel(Vertical):
         status.set_class(True, "-escalation")
         status.update(plain(text, limit=300))
         self.app.bell()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Esc cancels an answer being written; otherwise it belongs to the screen (back to the table).
+        return self.busy if action == "cancel" else True
 
     def action_cancel(self) -> None:
         if self.busy:
@@ -210,10 +234,13 @@ class ChatPanel(Vertical):
             self._answer += f"\n[{ev.kind}] {clean(ev.text, 500)}\n"
             self.query_one("#chat-answer", Static).update(multiline(self._answer))
         elif ev.kind == "proposal" and ev.outcome is not None:
-            self.query_one("#chat-cards", Vertical).mount(ProposalCard(ev.outcome))
+            card = ProposalCard(ev.outcome)
+            self.query_one("#chat-cards", Vertical).mount(card)
+            self.call_after_refresh(card.scroll_visible, animate=False)  # the new proposal is on screen
             self.post_message(self.ProposalReady(ev.outcome))
         elif ev.kind == "done":
             self.busy = False
+            self.refresh_bindings()
 
     @on(Button.Pressed, ".review")
     def _review(self, event: Button.Pressed) -> None:

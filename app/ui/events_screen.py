@@ -1,8 +1,11 @@
 """Events: the raw event stream from the store, filtered by a visible list of filters you can toggle, invert
-or turn into regexes (`/` to add: `text`, `!text` to exclude, `~regex`, `!~regex`)."""
+or turn into regexes (`/` to add: `text`, `!text` to exclude, `~regex`, `!~regex`), optionally narrowed to a time
+range (Enter on a timeline bucket). It follows new events as they are stored (no F5) while the cursor is on the
+last line; Enter on an event opens its detail view."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -16,6 +19,7 @@ from textual.widgets import Footer, Input, SelectionList, Static
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
+from app.ui.event_detail import EventDetailScreen
 from app.ui.lines_view import LinesView
 from app.ui.queries import EventFilter, EventPage, QueryError, fmt_time, reading, search_events
 from app.ui.text import clean
@@ -53,10 +57,10 @@ class FilterList(SelectionList[int]):
         self.screen.edit_highlighted("remove")  # type: ignore[attr-defined]
 
 
-def event_line(e: dict[str, Any]) -> Text:
+def event_line(e: dict[str, Any], dated: bool = False) -> Text:
     t = Text(no_wrap=True, end="")
     t.append(f"{e['event_id']:>8} ", style="dim")
-    t.append(fmt_time(e.get("ts") or e.get("received_at")) + " ")
+    t.append(fmt_time(e.get("ts") or e.get("received_at"), dated) + " ")
     t.append(clean(e.get("host") or "-", 20) + " ", style="bold")
     t.append(clean(e.get("raw"), 4000))
     return t
@@ -75,7 +79,7 @@ class EventsScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Alerts", id="events.back"),
         Binding("slash", "focus_filter", "Filter", id="events.filter"),
-        Binding("X", "clear_filters", "Clear filters", id="events.clear"),
+        Binding("X", "clear_filters", "Clear filters", id="events.clear", tooltip="filters and time range"),
         Binding("f5,R", "reload", "Reload", id="events.reload"),
     ]
 
@@ -83,21 +87,53 @@ class EventsScreen(Screen[None]):
         super().__init__()
         self.limit = limit
         self.filters: list[EventFilter] = []
+        self.between: tuple[datetime, datetime] | None = None  # event time range, start inclusive
         self.page: EventPage | None = None
         self.error: str | None = None
+        self._seen_total: int | None = None
+        self.reloads = 0
 
     def compose(self) -> ComposeResult:
         yield Static(" VIGIL  events — text  !exclude  ~regex  !~regex", id="events-title")
         yield Input(placeholder="/ add a filter: text, !text, ~regex, !~regex — Enter adds", id="filter-input")
         with Horizontal():
             yield FilterList(id="filters")
-            yield LinesView(id="event-lines")
+            yield LinesView(selectable=True, id="event-lines")
         yield Static(id="events-status")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._sync_filter_list()
+        self._update_title()
         self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def engine_progress(self, status: Any) -> None:
+        """Each status tick: when events were stored since the last look and the cursor follows the end, reload."""
+        total = int(getattr(status, "events_total", 0) or 0)
+        if total != self._seen_total:
+            self._seen_total = total
+            if self.query_one(LinesView).following and self.between is None:
+                self.reload()
+
+    def show_between(self, start: datetime, end: datetime) -> None:
+        self.between = (start, end)
+        if self.is_mounted:
+            self._update_title()
+            self.reload()
+
+    def _update_title(self) -> None:
+        text = " VIGIL  events — text  !exclude  ~regex  !~regex"
+        if self.between is not None:
+            text += f"   time {fmt_time(self.between[0], True)} → {fmt_time(self.between[1], True)} (X clears)"
+        self.query_one("#events-title", Static).update(Text(text, no_wrap=True, end=""))
+
+    @on(LinesView.Selected, "#event-lines")
+    def _open_event(self, event: LinesView.Selected) -> None:
+        if self.page is not None and 0 <= event.index < len(self.page.rows):
+            self.app.push_screen(EventDetailScreen(int(self.page.rows[event.index]["event_id"])))
 
     def set_filters(self, filters: list[EventFilter]) -> None:
         self.filters = list(filters)
@@ -144,6 +180,8 @@ class EventsScreen(Screen[None]):
 
     def action_clear_filters(self) -> None:
         self.filters.clear()
+        self.between = None
+        self._update_title()
         self._filters_changed()
 
     @on(SelectionList.SelectedChanged, "#filters")
@@ -181,14 +219,15 @@ class EventsScreen(Screen[None]):
         engine = self.app.engine
         if engine is None:
             return
-        self._search(engine.store, list(self.filters))
+        self.reloads += 1
+        self._search(engine.store, list(self.filters), self.between)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="events")
-    def _search(self, store: Any, filters: list[EventFilter]) -> None:
+    def _search(self, store: Any, filters: list[EventFilter], between: tuple[datetime, datetime] | None) -> None:
         worker = get_current_worker()
         try:
             with reading(store) as cur:
-                page, error = search_events(cur, filters, self.limit), None
+                page, error = search_events(cur, filters, self.limit, between), None
         except QueryError as exc:
             page, error = None, str(exc)
         if not worker.is_cancelled:
@@ -197,8 +236,13 @@ class EventsScreen(Screen[None]):
     def on_events_loaded(self, message: EventsLoaded) -> None:
         self.error = message.error
         if message.page is not None:
+            view = self.query_one(LinesView)
+            follow = view.following
+            keep = view.cursor
             self.page = message.page
-            self.query_one(LinesView).set_lines([event_line(e) for e in message.page.rows], follow_end=True)
+            stamps = [e.get("ts") or e.get("received_at") for e in message.page.rows]
+            days = {t.date() for t in stamps if t is not None}
+            view.set_lines([event_line(e, len(days) > 1) for e in message.page.rows], follow_end=follow, keep=keep)
         self._update_status()
 
     def _update_status(self) -> None:

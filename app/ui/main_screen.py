@@ -1,5 +1,8 @@
-"""The console's main screen: live alert table, detail pane, a slot for the chat panel, and the status bar.
-Alert actions (acknowledge, resolve, false positive, copy, export) live here, with the state they need.
+"""The console's main screen: the live incident list (default) and alert list one key (`v`) apart, a `/` filter,
+the detail pane, a slot for the chat panel, a one-line notice bar and the status bar. Status actions (acknowledge,
+resolve, false positive), copy and export live here; on an incident they act on all of its alerts.
+
+Engine notices go to the notice bar, never to pop-ups that would cover the detail pane.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
-from app.ui.alert_ring import AlertRing, AlertRow
-from app.ui.alert_table import AlertHeader, AlertTable, tail_label
+from app.ui.alert_ring import AlertRing, AlertRow, IncidentRing, IncidentRow
+from app.ui.alert_table import AlertHeader, AlertTable
 from app.ui.detail import DetailPane
+from app.ui.incident_table import IncidentTable
 from app.ui.queries import alert_detail, detail_as_text, export_alerts_jsonl, reading
 from app.ui.status_bar import StatusBar
+from app.ui.table_view import LiveTable, tail_label
 from app.ui.text import clean
 
 if TYPE_CHECKING:
@@ -73,10 +78,12 @@ class TopBar(Static):
         self.store_name = ""
         self.engine_state = "starting"
         self.read_only = False
+        self.view = "incidents"
 
     def render(self) -> Text:
         t = Text(" VIGIL ", style="bold reverse", end="")
-        t.append("  alerts", style="bold")
+        t.append(f"  {self.view}", style="bold")
+        t.append(" (v: " + ("alerts" if self.view == "incidents" else "incidents") + ")", style="dim")
         if self.store_name:
             t.append(f"  store {clean(self.store_name)}", style="dim")
         t.append(f"  engine {self.engine_state}", style="" if self.engine_state == "running" else "italic")
@@ -87,6 +94,36 @@ class TopBar(Static):
         return t
 
 
+class NoticeBar(Static):
+    """The latest engine notice or console message on one line (a history of them is one key away), instead of
+    pop-ups that cover the table and the detail pane."""
+
+    DEFAULT_CSS = """
+    NoticeBar { height: 1; background: $panel; color: $text-muted; display: none; }
+    NoticeBar.-shown { display: block; }
+    NoticeBar.-warning { color: $warning; }
+    NoticeBar.-error { color: $error; text-style: bold; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history: list[tuple[str, str]] = []  # (severity, text), newest last
+        self.unseen = 0
+
+    def say(self, text: str, severity: str = "information") -> None:
+        self.history = (self.history + [(severity, clean(text, 500))])[-200:]
+        self.unseen += 1
+        self.set_class(True, "-shown")
+        self.set_class(severity == "warning", "-warning")
+        self.set_class(severity == "error", "-error")
+        more = f"  (+{self.unseen - 1} more · N lists them)" if self.unseen > 1 else ""
+        self.update(Text(f" {self.history[-1][1]}{more}", no_wrap=True, overflow="ellipsis", end=""))
+
+    @property
+    def latest(self) -> str:
+        return self.history[-1][1] if self.history else ""
+
+
 class MainScreen(Screen[None]):
     app: VigilApp
 
@@ -94,7 +131,9 @@ class MainScreen(Screen[None]):
     MainScreen #body { height: 1fr; }
     MainScreen #alerts-pane { width: 1fr; }
     MainScreen AlertHeader { height: 1; background: $panel; }
-    MainScreen AlertTable { height: 1fr; }
+    MainScreen LiveTable { height: 1fr; }
+    MainScreen #table-filter { height: 1; border: none; padding: 0 1; display: none; }
+    MainScreen #table-filter.-open { display: block; }
     MainScreen #tail-bar { height: 1; background: $panel; }
     MainScreen #chat-slot { width: 45%; min-width: 30; border-left: solid $primary; display: none; }
     MainScreen #chat-slot.open { display: block; }
@@ -107,12 +146,20 @@ class MainScreen(Screen[None]):
         Binding("c", "copy", "Copy", id="alerts.copy", tooltip="copy alert + evidence (OSC 52)"),
         Binding("e", "export", "Export", show=False, id="alerts.export", tooltip="export marked alerts as JSONL"),
         Binding("p", "toggle_chat", "Chat", id="alerts.chat", tooltip="chat / playbooks panel"),
+        Binding("slash", "filter", "Filter", id="alerts.filter", tooltip="filter the list: words, !word excludes"),
+        Binding("v", "show('alerts')", "Alerts", id="alerts.show_alerts", tooltip="the alert list"),
+        Binding("v", "show('incidents')", "Incidents", id="alerts.show_incidents", tooltip="one row per attacker"),
+        Binding("N", "notices", "Notices", show=False, id="alerts.notices", tooltip="engine notices, newest last"),
         Binding("escape", "close_detail", "Close", show=False, id="alerts.close_detail"),
     ]
+    # Actions on the selected rows: they must not fire (nor be offered in the footer) while the analyst types.
+    TABLE_ACTIONS = frozenset({"set_status", "copy", "export", "toggle_chat", "filter", "show", "notices"})
 
-    def __init__(self, ring: AlertRing) -> None:
+    def __init__(self, ring: AlertRing, incidents: IncidentRing | None = None, view: str = "incidents") -> None:
         super().__init__()
         self.ring = ring
+        self.incident_ring = incidents or IncidentRing(ring.capacity)
+        self.view = view if view in ("incidents", "alerts") else "incidents"
         self.user = getpass.getuser()
         self.last_status_change: StatusWritten | None = None
         self.last_export: Path | None = None
@@ -121,8 +168,15 @@ class MainScreen(Screen[None]):
         yield TopBar(id="topbar")
         with Horizontal(id="body"):
             with Vertical(id="alerts-pane"):
-                yield AlertHeader(id="alert-header")
-                yield AlertTable(self.ring, id="alerts")
+                yield Input(placeholder="/ filter: words must all appear, !word excludes; Enter keeps, Esc clears",
+                            id="table-filter")
+                yield AlertHeader(self.view, id="alert-header")
+                incidents = IncidentTable(self.incident_ring, id="incidents")
+                alerts = AlertTable(self.ring, id="alerts")
+                incidents.display = self.view == "incidents"
+                alerts.display = self.view == "alerts"
+                yield incidents
+                yield alerts
                 yield Static(id="tail-bar")
                 detail = DetailPane(id="detail")
                 detail.display = False
@@ -130,13 +184,24 @@ class MainScreen(Screen[None]):
             with Container(id="chat-slot"):
                 # The ChatPanel (app/ui/chat.py) is mounted here the first time the slot is opened (p).
                 yield Static("starting chat…", id="chat-placeholder")
+        yield NoticeBar(id="notice-bar")
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
     # -- accessors -----------------------------------------------------------------------------------------
     @property
     def table(self) -> AlertTable:
+        """The alert list (whether shown or not)."""
         return self.query_one(AlertTable)
+
+    @property
+    def incidents(self) -> IncidentTable:
+        return self.query_one(IncidentTable)
+
+    @property
+    def active(self) -> LiveTable:
+        """The list on screen: incidents or alerts."""
+        return self.incidents if self.view == "incidents" else self.table
 
     @property
     def detail(self) -> DetailPane:
@@ -146,11 +211,16 @@ class MainScreen(Screen[None]):
     def status_bar(self) -> StatusBar:
         return self.query_one(StatusBar)
 
+    @property
+    def notices(self) -> NoticeBar:
+        return self.query_one(NoticeBar)
+
     def on_mount(self) -> None:
         bar = self.query_one(TopBar)
         bar.read_only = self.app.read_only
+        bar.view = self.view
         self.status_bar.read_only = self.app.read_only
-        self.table.focus()
+        self.active.focus()
         self._update_tail_bar()
         self.app.main_ready()
 
@@ -161,6 +231,31 @@ class MainScreen(Screen[None]):
         bar.engine_state = "running"
         bar.refresh()
 
+    def say(self, text: str, severity: str = "information") -> None:
+        """A message for the analyst on the notice bar (never a pop-up over the table or the detail pane)."""
+        if self.query(NoticeBar):
+            self.notices.say(text, severity)
+
+    # -- focus and keys ------------------------------------------------------------------------------------
+    def _typing(self) -> bool:
+        """True while the analyst types (chat question, filter): single-key actions are off and not offered."""
+        focused = self.focused
+        return isinstance(focused, Input) or (focused is not None and any(
+            a.id == "chat-slot" for a in focused.ancestors if isinstance(a, Container)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.TABLE_ACTIONS and self._typing():
+            return False
+        if action == "show":
+            return parameters[0] != self.view if parameters else True
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+
     # -- data from the bridge ------------------------------------------------------------------------------
     def apply_rows(self, rows: list[AlertRow]) -> None:
         table = self.table
@@ -170,68 +265,160 @@ class MainScreen(Screen[None]):
         if fresh_critical and chat is not None and hasattr(chat, "escalate"):
             r = fresh_critical[-1]
             chat.escalate(f"CRITICAL alert #{r.alert_id}: {r.title or r.rule_id} ({r.entity or r.host or '-'})")
-        if self.detail.display and self.detail.alert_id in {r.alert_id for r in rows}:
-            self.detail.show(self.detail.alert_id)  # the open alert changed: show the new state
+        detail = self.detail
+        if detail.display and detail.kind == "alert" and detail.alert_id in {r.alert_id for r in rows}:
+            detail.show(detail.alert_id)  # the open alert changed: show the new state
+        self._update_tail_bar()
+
+    def apply_incidents(self, rows: list[IncidentRow]) -> None:
+        self.incidents.apply(rows)
+        detail = self.detail
+        if detail.display and detail.kind == "incident" and detail.alert_id in {r.incident_id for r in rows}:
+            detail.show(detail.alert_id, "incident")
         self._update_tail_bar()
 
     def _update_tail_bar(self) -> None:
-        if not self.query(AlertTable):
+        if not self.query(LiveTable):
             return  # shutting down
-        table = self.table
-        self.query_one("#tail-bar", Static).update(tail_label(table.tail, table.new_count, len(self.ring)))
+        table = self.active
+        self.query_one("#tail-bar", Static).update(tail_label(table, len(table.ring)))
+        self.query_one(AlertHeader).refresh()
 
-    @on(AlertTable.TailChanged)
-    def _tail_changed(self, event: AlertTable.TailChanged) -> None:
+    @on(LiveTable.TailChanged)
+    def _tail_changed(self, event: LiveTable.TailChanged) -> None:
         self._update_tail_bar()
-        self.app.remember(tail=event.tail)
+        if event.table is self.active:
+            self.app.remember(tail=event.tail)
 
-    @on(AlertTable.Highlighted)
-    def _highlighted(self, event: AlertTable.Highlighted) -> None:
-        self.app.remember(cursor_alert_id=event.alert_id)
-        if not self.query(DetailPane):
+    @on(LiveTable.Highlighted)
+    def _highlighted(self, event: LiveTable.Highlighted) -> None:
+        if event.table is not self.active or not self.query(DetailPane):
             return
+        kind = "incident" if isinstance(event.table, IncidentTable) else "alert"
+        if kind == "incident":
+            self.app.remember(cursor_incident_id=event.row_id)
+        else:
+            self.app.remember(cursor_alert_id=event.row_id)
         if self.detail.display:
-            self.detail.show(event.alert_id)
+            self.detail.show(event.row_id, kind)
         chat = self._chat_panel()
-        if chat is not None and event.alert_id is not None and hasattr(chat, "set_alert"):
-            chat.set_alert(event.alert_id)
+        alert_id = self._act_through()
+        if chat is not None and alert_id is not None and hasattr(chat, "set_alert"):
+            chat.set_alert(alert_id, self._subject())
 
-    @on(AlertTable.Opened)
-    def _opened(self, event: AlertTable.Opened) -> None:
-        self.open_detail(event.alert_id)
+    @on(LiveTable.Opened)
+    def _opened(self, event: LiveTable.Opened) -> None:
+        self.open_detail(event.row_id, "incident" if isinstance(event.table, IncidentTable) else "alert")
 
-    def open_detail(self, alert_id: int | None) -> None:
+    def open_detail(self, row_id: int | None, kind: str = "alert") -> None:
         detail = self.detail
         detail.display = True
-        detail.show(alert_id)
+        detail.show(row_id, kind)
         self.app.remember(detail_open=True)
 
     def action_close_detail(self) -> None:
         focused = self.focused
-        if focused is not None and focused is not self.table and (
+        filt = self.query_one("#table-filter", Input)
+        if focused is filt:
+            self._close_filter(clear=True)
+            return
+        if focused is not None and focused is not self.active and (
             focused is self.detail or self.query_one("#chat-slot") in focused.ancestors
         ):
-            self.table.focus()
+            self.active.focus()
             return
         if self.detail.display:
             self.detail.display = False
             self.app.remember(detail_open=False)
 
+    # -- incidents ↔ alerts, filter ------------------------------------------------------------------------
+    def action_show(self, view: str) -> None:
+        if view == self.view or view not in ("incidents", "alerts"):
+            return
+        before = self.active
+        self.view = view
+        self.incidents.display = view == "incidents"
+        self.table.display = view == "alerts"
+        header = self.query_one(AlertHeader)
+        header.table_id = view
+        bar = self.query_one(TopBar)
+        bar.view = view
+        bar.refresh()
+        table = self.active
+        filt = self.query_one("#table-filter", Input)
+        filt.value = table.filter_text
+        filt.set_class(bool(table.filter_text), "-open")
+        table.focus()
+        if self.detail.display:
+            kind = "incident" if view == "incidents" else "alert"
+            self.detail.show(table.cursor_id, kind)
+        del before
+        self._update_tail_bar()
+        self.app.remember(table=view)
+        self.refresh_bindings()
+
+    def action_filter(self) -> None:
+        filt = self.query_one("#table-filter", Input)
+        filt.value = self.active.filter_text
+        filt.add_class("-open")
+        filt.focus()
+
+    @on(Input.Changed, "#table-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.active.set_filter(event.value)
+        self._update_tail_bar()
+
+    @on(Input.Submitted, "#table-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self._close_filter(clear=False)
+
+    def _close_filter(self, clear: bool) -> None:
+        filt = self.query_one("#table-filter", Input)
+        if clear:
+            filt.value = ""
+            self.active.set_filter("")
+        filt.set_class(bool(self.active.filter_text), "-open")
+        self.active.focus()
+        self._update_tail_bar()
+
+    def action_notices(self) -> None:
+        from app.ui.notices_screen import NoticesScreen
+
+        self.notices.unseen = 0
+        self.app.push_screen(NoticesScreen(list(self.notices.history)))
+
     # -- actions -------------------------------------------------------------------------------------------
     def _targets(self) -> list[int]:
-        table = self.table
-        if table.marked:
-            return sorted(table.marked)
-        return [table.cursor_id] if table.cursor_id is not None else []
+        """Alert ids the analyst means: the marked rows, else the selected one; an incident means its alerts."""
+        table = self.active
+        rows = sorted(table.marked) if table.marked else ([table.cursor_id] if table.cursor_id is not None else [])
+        if table is self.table:
+            return rows
+        ids: list[int] = []
+        for iid in rows:
+            inc = self.incident_ring.get(iid)
+            if inc is not None:
+                ids.extend(inc.alert_ids)
+        return sorted(set(ids))
+
+    def _act_through(self) -> int | None:
+        """The alert the chat and playbooks work on: the selected alert, or the selected incident's lead alert."""
+        if self.view == "alerts":
+            return self.table.cursor_id
+        row = self.incidents.cursor_row
+        return int(row.lead_alert_id) if row is not None else None
+
+    def _subject(self) -> str:
+        row = self.incidents.cursor_row if self.view == "incidents" else None
+        return f"incident #{row.incident_id} ({clean(row.entity, 60)})" if row is not None else ""
 
     def action_set_status(self, status: str) -> None:
         if self.app.read_only:
-            self.notify(f"READ-ONLY: alerts cannot be {STATUS_VERBS[status]} in this console",
-                        title="read-only", severity="warning", markup=False)
+            self.say(f"READ-ONLY: alerts cannot be {STATUS_VERBS[status]} in this console", "warning")
             return
         ids = self._targets()
         if not ids or self.app.engine is None:
-            self.notify("no alert selected", severity="warning", markup=False)
+            self.say("nothing selected", "warning")
             return
         self._write_status(ids, status, self.user)
 
@@ -241,11 +428,16 @@ class MainScreen(Screen[None]):
         errors: list[str] = []
 
         def apply(con: Any) -> None:
+            done = []
             for aid in ids:
                 try:
                     write_status(engine, con, aid, status, user)
+                    done.append(aid)
                 except ValueError as exc:  # AlertStatusError: a transition the lifecycle refuses
                     errors.append(str(exc))
+            book = getattr(engine, "incidents", None)
+            if book is not None and done:
+                book.set_status(con, done, status)
 
         try:
             engine.writer.call(apply).result(timeout=30)
@@ -255,25 +447,25 @@ class MainScreen(Screen[None]):
 
     def on_status_written(self, message: StatusWritten) -> None:
         self.last_status_change = message
-        if not self.query(AlertTable):
+        if not self.query(LiveTable):
             return
         done = len(message.ids) - len(message.errors)
         if done:
-            self.notify(f"{done} alert(s) {STATUS_VERBS[message.status]} by {self.user}", markup=False)
+            self.say(f"{done} alert(s) {STATUS_VERBS[message.status]} by {self.user}")
         for err in message.errors[:3]:
-            self.notify(clean(err), severity="error", markup=False)
-        table = self.table
-        table.marked.clear()
-        table.refresh()
+            self.say(clean(err), "error")
+        for table in (self.table, self.incidents):
+            table.marked.clear()
+            table.refresh()
         bridge = self.app.bridge
         if bridge is not None:
             bridge.refresh_alerts(message.ids)
             bridge.drain(status=False)
 
     def action_copy(self) -> None:
-        aid = self.table.cursor_id
+        aid = self._act_through()
         if aid is None or self.app.engine is None:
-            self.notify("no alert selected", severity="warning", markup=False)
+            self.say("nothing selected", "warning")
             return
         self._copy(aid)
 
@@ -286,12 +478,12 @@ class MainScreen(Screen[None]):
 
     def on_clipboard_ready(self, message: ClipboardReady) -> None:
         self.app.copy_to_clipboard(message.text)
-        self.notify(f"copied {message.what} ({len(message.text):,} chars) to the clipboard", markup=False)
+        self.say(f"copied {message.what} ({len(message.text):,} chars) to the clipboard")
 
     def action_export(self) -> None:
         ids = self._targets()
         if not ids or self.app.engine is None:
-            self.notify("no alert selected (m marks alerts for export)", severity="warning", markup=False)
+            self.say("nothing selected (m marks rows for export)", "warning")
             return
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         self._export(ids, exports_dir() / f"alerts-{stamp}.jsonl")
@@ -302,10 +494,10 @@ class MainScreen(Screen[None]):
             with reading(self.app.engine.store) as cur:
                 n = export_alerts_jsonl(cur, ids, path)
         except Exception as exc:
-            self.app.call_from_thread(self.notify, f"export failed: {exc}", severity="error", markup=False)
+            self.app.call_from_thread(self.say, f"export failed: {exc}", "error")
             return
         self.last_export = path
-        self.app.call_from_thread(self.notify, f"exported {n} alert(s) to {path}", markup=False)
+        self.app.call_from_thread(self.say, f"exported {n} alert(s) to {path}")
 
     # -- chat slot -----------------------------------------------------------------------------------------
     def _chat_panel(self) -> Any:
@@ -320,9 +512,12 @@ class MainScreen(Screen[None]):
         slot.toggle_class("open")
         if not slot.has_class("open"):
             if self.focused is not None and slot in self.focused.ancestors:
-                self.table.focus()
+                self.active.focus()
+            self.refresh_bindings()
             return
-        if self._chat_panel() is not None:
+        panel = self._chat_panel()
+        if panel is not None:
+            panel.focus_input()  # typing goes to the question, never to the table's keys
             return
         try:
             from app.ui.chat import ChatPanel
@@ -333,4 +528,6 @@ class MainScreen(Screen[None]):
         if session is None:
             return
         self.query_one("#chat-placeholder").remove()
-        slot.mount(ChatPanel(session, alert_id=self.table.cursor_id, id="chat"))
+        panel = ChatPanel(session, alert_id=self._act_through(), subject=self._subject(), id="chat")
+        slot.mount(panel)
+        self.call_after_refresh(panel.focus_input)

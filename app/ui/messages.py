@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
-from app.ui.alert_ring import AlertRow
+from app.ui.alert_ring import AlertRow, IncidentRow
 
 
 class EngineReady(Message):
@@ -26,6 +26,15 @@ class AlertsFetched(Message):
     """Current rows for alerts that are new or changed (one message per bridge tick)."""
 
     def __init__(self, rows: list[AlertRow], initial: bool = False) -> None:
+        super().__init__()
+        self.rows = rows
+        self.initial = initial
+
+
+class IncidentsFetched(Message):
+    """Current rows for incidents that are new or changed (one message per bridge tick)."""
+
+    def __init__(self, rows: list[IncidentRow], initial: bool = False) -> None:
         super().__init__()
         self.rows = rows
         self.initial = initial

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from app.ui.alert_ring import ROW_COLUMNS, AlertRow
+from app.ui.alert_ring import ROW_COLUMNS, AlertRow, IncidentRow
 from app.ui.text import clean
 from store import analyst_sql
 
@@ -26,6 +26,7 @@ _ALERT_SELECT = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
 EVENT_DETAIL_COLUMNS = (
     "event_id", "ts", "received_at", "source", "host", "app", "pid", "severity", "message", "template_id",
     "src_ip", "src_port", "dst_ip", "user", "category", "outcome", "raw", "parse_error", "fields", "format",
+    "service", "action",
 )
 EVENT_LIST_COLUMNS = ("event_id", "ts", "received_at", "source", "host", "app", "raw")
 
@@ -74,6 +75,45 @@ def recent_alert_rows(cur: duckdb.DuckDBPyConnection, limit: int) -> list[AlertR
         [int(limit)],
     )
     return [AlertRow.from_record(tuple(r[c] for c in ROW_COLUMNS)) for r in recs]
+
+
+def fetch_incident_rows(cur: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[IncidentRow]:
+    from detectors.incidents import INCIDENT_SELECT
+
+    if not ids:
+        return []
+    recs = _dicts(cur, f"SELECT {INCIDENT_SELECT} FROM incidents WHERE incident_id IN (SELECT unnest(?::BIGINT[])) "
+                       "ORDER BY incident_id", [[int(i) for i in ids]])
+    return [IncidentRow.from_record(tuple(r.values())) for r in recs]
+
+
+def recent_incident_rows(cur: duckdb.DuckDBPyConnection, limit: int) -> list[IncidentRow]:
+    from detectors.incidents import INCIDENT_SELECT
+
+    recs = _dicts(cur, f"SELECT * FROM (SELECT {INCIDENT_SELECT} FROM incidents ORDER BY last_seen DESC, "
+                       "incident_id DESC LIMIT ?) ORDER BY incident_id", [int(limit)])
+    return [IncidentRow.from_record(tuple(r.values())) for r in recs]
+
+
+@dataclass
+class IncidentDetail:
+    incident: dict[str, Any]
+    alerts: list[dict[str, Any]]  # its alerts with their story step, oldest first
+    lead: AlertDetail | None  # the alert the analyst acts through, with its evidence
+
+
+def incident_detail(cur: duckdb.DuckDBPyConnection, incident_id: int, *, context: int = 3) -> IncidentDetail | None:
+    rows = _dicts(cur, "SELECT * FROM incidents WHERE incident_id = ?", [incident_id])
+    if not rows:
+        return None
+    inc = rows[0]
+    alerts = _dicts(cur, "SELECT a.alert_id, a.severity, a.status, a.title, a.entity, a.count, a.first_seen, "
+                         "a.last_seen, a.rule_id, ia.phrase, ia.amount FROM incident_alerts ia JOIN alerts a "
+                         "USING (alert_id) "
+                         "WHERE ia.incident_id = ? ORDER BY a.first_seen, a.alert_id", [incident_id])
+    lead = alert_detail(cur, int(inc["lead_alert_id"]), evidence_limit=8, context=context) \
+        if inc.get("lead_alert_id") else None
+    return IncidentDetail(inc, alerts, lead)
 
 
 @dataclass
@@ -141,8 +181,8 @@ def alert_detail(cur: duckdb.DuckDBPyConnection, alert_id: int, *, evidence_limi
 def parsed_fields(event: dict[str, Any]) -> list[tuple[str, str]]:
     """Non-empty parsed columns plus the JSON `fields`, as (name, value) strings for display."""
     out: list[tuple[str, str]] = []
-    for name in ("host", "app", "pid", "src_ip", "src_port", "dst_ip", "user", "category", "outcome",
-                 "format", "parse_error"):
+    for name in ("host", "app", "pid", "service", "action", "src_ip", "src_port", "dst_ip", "user", "category",
+                 "outcome", "format", "parse_error"):
         value = event.get(name)
         if value not in (None, ""):
             out.append((name, str(value)))
@@ -155,6 +195,41 @@ def parsed_fields(event: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(data, dict):
             out.extend((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in data.items())
     return out
+
+
+@dataclass
+class EventView:
+    """One event for the event detail view: every column, its template, and its neighbours in the same source."""
+
+    event: dict[str, Any]
+    template: str | None
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+    alert_ids: list[int]  # alerts that cite it
+
+
+def event_detail(cur: duckdb.DuckDBPyConnection, event_id: int, neighbours: int = 5) -> EventView | None:
+    rows = _dicts(cur, f"SELECT {_event_select()} FROM events WHERE event_id = ?", [int(event_id)])
+    if not rows:
+        return None
+    ev = rows[0]
+    template = None
+    if ev.get("template_id") is not None:
+        try:
+            got = cur.execute("SELECT template FROM templates WHERE template_id = ?", [ev["template_id"]]).fetchall()
+            template = got[0][0] if got else None
+        except duckdb.CatalogException:
+            pass
+    cols = ", ".join(f'"{c}"' for c in EVENT_LIST_COLUMNS)
+    before = list(reversed(_dicts(
+        cur, f"SELECT {cols} FROM events WHERE source = ? AND event_id < ? ORDER BY event_id DESC LIMIT ?",
+        [ev["source"], ev["event_id"], neighbours])))
+    after = _dicts(cur, f"SELECT {cols} FROM events WHERE source = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+                   [ev["source"], ev["event_id"], neighbours])
+    alert_ids = [int(r[0]) for r in cur.execute(
+        "SELECT alert_id FROM alerts WHERE list_contains(event_ids, ?) ORDER BY alert_id LIMIT 20",
+        [int(event_id)]).fetchall()]
+    return EventView(ev, template, before, after, alert_ids)
 
 
 def detail_as_text(detail: AlertDetail) -> str:
@@ -260,9 +335,13 @@ class EventPage:
     filters: list[str]
 
 
-def search_events(cur: duckdb.DuckDBPyConnection, filters: Sequence[EventFilter], limit: int = 500) -> EventPage:
-    """The newest `limit` events matching every enabled filter, newest last."""
+def search_events(cur: duckdb.DuckDBPyConnection, filters: Sequence[EventFilter], limit: int = 500,
+                  between: tuple[datetime, datetime] | None = None) -> EventPage:
+    """The newest `limit` events matching every enabled filter (and event time in `between`), newest last."""
     where, params = filter_where(filters)
+    if between is not None:
+        where += " AND coalesce(ts, received_at) >= ? AND coalesce(ts, received_at) < ?"
+        params = [*params, between[0], between[1]]
     cols = ", ".join(f'"{c}"' for c in EVENT_LIST_COLUMNS)
     try:
         rows = _dicts(cur, f"SELECT {cols} FROM events WHERE {where} ORDER BY event_id DESC LIMIT ?",
@@ -366,7 +445,8 @@ DIMENSIONS = ("all", "host", "detector")
 
 @dataclass
 class Timeline:
-    step: str
+    step: str  # the bucket width, as a label
+    width: timedelta
     start: datetime | None
     buckets: list[tuple[datetime, int, int]]  # (bucket start, events, alerts), every bucket, empty ones too
     dimension: str
@@ -391,15 +471,19 @@ def timeline(cur: duckdb.DuckDBPyConnection, zoom: int = 0, buckets: int = 60, d
             "SELECT detector FROM alerts GROUP BY detector ORDER BY count(*) DESC LIMIT 20").fetchall()]
     if dimension != "all" and value not in values:
         value = values[0] if values else None
-    row = cur.execute(f"SELECT max({ev_t}) FROM events").fetchone()
-    row2 = cur.execute(f"SELECT max({al_t}) FROM alerts").fetchone()
-    ends = [v for v in ((row or [None])[0], (row2 or [None])[0]) if v is not None]
+    row = cur.execute(f"SELECT min({ev_t}), max({ev_t}) FROM events").fetchone()
+    row2 = cur.execute(f"SELECT min({al_t}), max({al_t}) FROM alerts").fetchone()
+    ends = [v for v in ((row or [None, None])[1], (row2 or [None, None])[1]) if v is not None]
+    starts = [v for v in ((row or [None, None])[0], (row2 or [None, None])[0]) if v is not None]
     if not ends:
-        return Timeline(label, None, [], dimension, value, values)
+        return Timeline(label, width, None, [], dimension, value, values)
     end: datetime = max(ends)
     step_s = int(width.total_seconds())
     epoch_end = int(end.replace(tzinfo=UTC).timestamp()) // step_s * step_s
-    first = epoch_end - (buckets - 1) * step_s
+    # The window ends at the newest data and starts at the oldest when that is closer: no empty minutes before it.
+    epoch_start = int(min(starts).replace(tzinfo=UTC).timestamp()) // step_s * step_s
+    first = max(epoch_end - (buckets - 1) * step_s, epoch_start)
+    buckets = (epoch_end - first) // step_s + 1
     start = datetime.fromtimestamp(first, UTC).replace(tzinfo=None)
     ev_where, al_where = f"{ev_t} >= ?", f"{al_t} >= ?"
     ev_params: list[Any] = [start]
@@ -423,4 +507,4 @@ def timeline(cur: duckdb.DuckDBPyConnection, zoom: int = 0, buckets: int = 60, d
     for i in range(buckets):
         key = first // step_s + i
         out.append((datetime.fromtimestamp(key * step_s, UTC), ev.get(key, 0), al.get(key, 0)))
-    return Timeline(label, out[0][0], out, dimension, value, values)
+    return Timeline(label, width, out[0][0], out, dimension, value, values)

@@ -1,5 +1,6 @@
-"""Sources: every file and listener with its state, offset/port, lines, rate, drops and last error, from
-`engine.status().sources` (refreshed with each status tick)."""
+"""Sources: every file and listener with its state and last error first (so a failing one is visible on an 80-column
+terminal), then offset/port, lines, rate and drops, from `engine.status().sources` (refreshed each status tick).
+The selected row's full error is shown under the table."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from app.ui.text import plain
 
 COLUMNS = ("source", "kind", "state", "offset/port", "lines", "rate/s", "drops", "error")
+SHOWN = (0, 2, 7, 1, 3, 4, 5, 6)  # display order: the error right after the state
 
 
 def source_rows(sources: list[dict[str, Any]]) -> list[tuple[str, ...]]:
@@ -40,10 +42,24 @@ def source_rows(sources: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return rows
 
 
+def detection_rows(status: Any) -> list[tuple[str, ...]]:
+    """Detection reads the store like a source reads a file: its checkpoint, what it scored, how far behind."""
+    scorer = getattr(status, "scorer", None) or {}
+    if not scorer:
+        return []
+    behind = int(getattr(status, "detect_lag_events", 0) or 0)
+    state = f"{behind:,} behind, {float(getattr(status, 'detect_lag_s', 0.0) or 0.0):.1f} s" if behind else "caught up"
+    err = scorer.get("error") or scorer.get("rule_error") or ""
+    return [("detection (Sigma, templates, models)", "scorer", "error" if err else state,
+             f"event {scorer.get('checkpoint', 0)}", str(scorer.get("scored", 0)), "",
+             str(int(scorer.get("errors") or 0) + int(scorer.get("rule_errors") or 0)), str(err))]
+
+
 class SourcesScreen(Screen[None]):
     DEFAULT_CSS = """
     SourcesScreen #sources-title { height: 1; background: $primary 40%; text-style: bold; }
     SourcesScreen DataTable { height: 1fr; }
+    SourcesScreen #source-error { height: auto; max-height: 3; }
     """
     BINDINGS = [Binding("escape", "app.view('alerts')", "Alerts", id="sources.back")]
 
@@ -55,12 +71,20 @@ class SourcesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(" VIGIL  sources — files and listeners", id="sources-title")
         table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
+        table.add_columns(*(COLUMNS[i] for i in SHOWN))
         yield table
+        yield Static(id="source-error")
         yield Footer(compact=True)
 
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_error(event.cursor_row)
+
+    def _show_error(self, index: int) -> None:
+        err = self.rows[index][7] if 0 <= index < len(self.rows) else ""
+        self.query_one("#source-error", Static).update(plain(f" error: {err}" if err else "", "bold red", limit=600))
+
     def show_status(self, status: Any) -> None:
-        rows = source_rows(list(getattr(status, "sources", []) or []))
+        rows = source_rows(list(getattr(status, "sources", []) or [])) + detection_rows(status)
         now = time.monotonic()
         out = []
         for r in rows:
@@ -81,6 +105,8 @@ class SourcesScreen(Screen[None]):
         cursor = table.cursor_row
         table.clear()
         for r in out:
-            table.add_row(*(plain(c, limit=200) for c in r))
+            table.add_row(*(plain(r[i], "bold red" if i == 7 or (i == 2 and r[2] == "error") else "", limit=200)
+                            for i in SHOWN))
         if out:
             table.move_cursor(row=min(cursor, len(out) - 1))
+            self._show_error(min(cursor, len(out) - 1))

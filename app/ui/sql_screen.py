@@ -57,7 +57,7 @@ class SqlScreen(Screen[None]):
     SqlScreen #sql-title { height: 1; background: $primary 40%; text-style: bold; }
     SqlScreen #sql-input { height: 3; }
     SqlScreen DataTable { height: 1fr; }
-    SqlScreen #sql-status { height: 1; background: $panel; }
+    SqlScreen #sql-status { height: auto; max-height: 4; background: $panel; }
     """
     BINDINGS = [
         Binding("escape", "back", "Alerts", id="sql.back"),
@@ -154,7 +154,9 @@ class SqlScreen(Screen[None]):
     def on_sql_done(self, message: SqlDone) -> None:
         self.error = message.error
         if message.result is None:
-            self._status(Text(" " + clean(message.error or "failed", 300), style="bold red"))
+            # DuckDB's messages span lines (the query, a caret under the error): shown as lines, not as `\x0a`.
+            lines = [clean(line, 300) for line in (message.error or "failed").splitlines() if line.strip()][:4]
+            self._status(Text(" " + "\n ".join(lines), style="bold red"))
             return
         self.result = r = message.result
         table = self.query_one(DataTable)

@@ -25,8 +25,10 @@ def default_state_path() -> Path:
 
 @dataclass
 class UiState:
-    view: str = "alerts"
+    view: str = "alerts"  # the screen: alerts (the main screen), events, sql, timeline, sources
+    table: str = ""  # on the main screen: incidents or alerts ("" = the config's [ui] table)
     cursor_alert_id: int | None = None
+    cursor_incident_id: int | None = None
     tail: bool = True
     detail_open: bool = False
     filters: list[dict[str, Any]] = field(default_factory=list)

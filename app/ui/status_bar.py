@@ -1,5 +1,6 @@
 """One-line engine health under the alert table: events/s with a sparkline, per-source health, drops and
-parse errors, learning/scoring state, store size, alert count, and the READ-ONLY badge."""
+parse errors, learning/scoring state, store size, alert count, the READ-ONLY badge, and "N problems" — every
+counter that means something was not done (app.problems) — which `!` opens into a list (ProblemsScreen)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ def source_health(sources: list[dict[str, Any]]) -> tuple[int, int, int]:
     """(healthy, total, drops) over engine.status().sources, whatever their kind."""
     healthy = drops = 0
     for s in sources:
-        if not (s.get("error") or s.get("last_error") or s.get("state") == "error" or s.get("running") is False):
+        # A file source is only as healthy as its files: an unreadable watch path is an error of one of them.
+        files_bad = any(f.get("state") == "error" or f.get("last_error") for f in s.get("files") or [])
+        if not (s.get("error") or s.get("last_error") or s.get("watch_error") or s.get("state") == "error"
+                or s.get("running") is False or files_bad):
             healthy += 1
         try:
             drops += int(s.get("drops") or 0)
@@ -45,15 +49,25 @@ def source_health(sources: list[dict[str, Any]]) -> tuple[int, int, int]:
     return healthy, len(sources), drops
 
 
+def detect_lag(status: Any) -> str:
+    """'detect: 38,000 behind, 2.1 s' while detection catches up; 'detect ok' when it has."""
+    behind = int(getattr(status, "detect_lag_events", 0) or 0)
+    if not getattr(status, "scorer", None):
+        return "detect off"
+    if behind:
+        return f"detect: {behind:,} behind, {float(getattr(status, 'detect_lag_s', 0.0) or 0.0):.1f} s"
+    return "detect ok"
+
+
 def scoring_state(status: Any) -> str:
     scorer = getattr(status, "scorer", None) or {}
     models = scorer.get("models")
+    if scorer.get("error") or scorer.get("rule_errors"):
+        return "detection error"
+    if isinstance(models, dict) and models.get("refused"):
+        return "models: baseline refused"
     if isinstance(models, dict) and models.get("mode") == "learning":
         return f"learning {100 * float(models.get('progress', 0) or 0):.0f}%"
-    if scorer.get("shed_events"):
-        return f"scoring behind ({scorer['shed_events']:,} unscored)"
-    if scorer.get("error"):
-        return "scoring error"
     if isinstance(models, dict) and models.get("mode"):
         return str(models["mode"])
     return "scoring" if scorer else "rules off"
@@ -73,17 +87,29 @@ def status_text(status: Any, rates: list[float], read_only: bool, width: int = 1
         t.append(f"drops {drops:,}", style="bold red" if drops else "")
         t.append(f" perr {status.parse_errors:,}", style="bold yellow" if status.parse_errors else "")
         t.append(" │ ", style="dim")
+        lag = detect_lag(status)
+        t.append(lag, style="bold yellow" if "behind" in lag else "")
+        t.append(" │ ", style="dim")
         state = scoring_state(status)
-        t.append(state, style="bold yellow" if "behind" in state or "error" in state else "")
+        t.append(state, style="bold yellow" if "refused" in state or "error" in state else "")
         t.append(" │ ", style="dim")
         t.append(human_bytes(int(status.store_bytes or 0)))
-        if status.last_error:
+        problems = list(getattr(status, "problems", None) or [])
+        if problems:
+            t.append(" │ ", style="dim")
+            t.append(problems_label(problems), style="bold red" if any(p.severe for p in problems) else "bold yellow")
+        elif status.last_error:
             t.append(" │ ", style="dim")
             t.append("store error", style="bold red")
     if read_only:
         t.append("  ")
         t.append(" READ-ONLY ", style="bold reverse")
     return t
+
+
+def problems_label(problems: list[Any]) -> str:
+    n = len(problems)
+    return f"{n} problem{'' if n == 1 else 's'} (!)"
 
 
 class StatusBar(Static):

@@ -1,12 +1,13 @@
-"""Timeline: events and alerts per bucket as a histogram (empty buckets shown), zoom from minutes to days,
-and narrowed to one host or one detector."""
+"""Timeline: events and alerts per bucket as a histogram (empty buckets shown, none before the data), zoom from
+minutes to days, narrowed to one host or one detector; it follows new data without F5, and Enter on a bucket opens
+the events of that bucket."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -33,7 +34,7 @@ class TimelineLoaded(Message):
 def timeline_lines(data: Timeline, width: int) -> list[Text]:
     if not data.buckets:
         return [Text("no events in the store yet", style="dim")]
-    wide = data.step.endswith(("hour", "hours", "day"))
+    wide = data.step.endswith(("hour", "hours", "day")) or data.buckets[0][0].date() != data.buckets[-1][0].date()
     label_w = 16 if wide else 5
     ev_w = max(8, (width - label_w - 24) * 2 // 3)
     al_w = max(4, width - label_w - ev_w - 22)
@@ -71,6 +72,7 @@ class TimelineScreen(Screen[None]):
         Binding("n", "next_value", "Next value", id="timeline.next"),
         Binding("f5,R", "reload", "Reload", id="timeline.reload"),
     ]
+    # Enter on a bucket: LinesView's own binding (lines.open) posts Selected, handled below.
 
     def __init__(self, buckets: int = 60) -> None:
         super().__init__()
@@ -79,11 +81,12 @@ class TimelineScreen(Screen[None]):
         self.dimension = "all"
         self.value: str | None = None
         self.data: Timeline | None = None
+        self._seen: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="timeline-title")
         yield Static(id="timeline-legend")
-        yield LinesView(id="timeline-lines")
+        yield LinesView(selectable=True, id="timeline-lines")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -92,6 +95,21 @@ class TimelineScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def engine_progress(self, status: Any) -> None:
+        key = (int(getattr(status, "events_total", 0) or 0), int(getattr(status, "alerts_total", 0) or 0))
+        if key != self._seen:
+            self._seen = key
+            if self.query_one(LinesView).following:
+                self.reload()
+
+    @on(LinesView.Selected, "#timeline-lines")
+    def _open_bucket(self, event: LinesView.Selected) -> None:
+        data = self.data
+        if data is None or not (0 <= event.index < len(data.buckets)):
+            return
+        start = data.buckets[event.index][0]
+        self.app.show_events_between(start, start + data.width)
 
     def action_zoom(self, step: int) -> None:
         self.zoom = max(0, min(len(ZOOM_LEVELS) - 1, self.zoom + step))
@@ -138,7 +156,8 @@ class TimelineScreen(Screen[None]):
         self.value = message.data.value
         self._title()
         view = self.query_one(LinesView)
-        view.set_lines(timeline_lines(message.data, max(40, view.size.width or 80)), follow_end=True)
+        follow, keep = view.following, view.cursor
+        view.set_lines(timeline_lines(message.data, max(40, view.size.width or 80)), follow_end=follow, keep=keep)
 
     def on_resize(self) -> None:
         if self.data is not None:
@@ -151,5 +170,5 @@ class TimelineScreen(Screen[None]):
         self.query_one("#timeline-title", Static).update(
             Text.assemble((" VIGIL ", "bold reverse"), f"  timeline — per {step} · {clean(what, 60)}"))
         self.query_one("#timeline-legend", Static).update(Text(
-            " bucket   events (bar, count)                │ alerts   z/Z zoom · b by host/detector · n next",
+            " bucket   events (bar, count)         │ alerts   Enter: its events · z/Z zoom · b host/detector · n next",
             style="dim", no_wrap=True))

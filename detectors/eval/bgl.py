@@ -1,12 +1,11 @@
-"""`vigil eval bgl`: line-level alerts on loghub BGL_2k, unsupervised (the label column is stripped first).
+"""`vigil eval bgl`: line-level alerts on loghub BGL_2k (the label column is stripped first).
 
-Method, exactly: a line is flagged when its level maps to syslog critical or worse (FATAL, FAILURE) AND its
-message is not a register/field read-out (`name.....0`, `name: 0x…`, `r24=0x…` — the detail lines a
-kernel prints after an incident) AND it is not a user-caused error (the job asked for a missing file, a
-forbidden one, or a bad executable: ENOENT / EACCES / ENOEXEC texts). No labels are used. Caveat: the two
-exclusions are domain priors chosen after reading BGL's FATAL lines, so the figure is optimistic; the
-figure without the user-error prior is printed too. For comparison the IsolationForest and PCA event models
-are trained on all 2,000 lines (unlabeled) and their `--level` severities reported.
+The figure this command closes with is the shipped engine's: every line through the parser chain, template miner
+and scorer with the shipped Sigma rules, a line counting as flagged when a medium+ alert cites it. Vigil ships
+no BGL-specific detection, and the figure says so.
+For comparison (clearly not shipped): a domain prior — level FATAL/FAILURE AND not a register read-out AND not a
+user-caused error — whose two exclusions were chosen after reading BGL's FATAL lines, so it is tuned on the very
+data it is scored on; and the IsolationForest/PCA event models trained on all 2,000 lines (unlabeled).
 """
 
 from __future__ import annotations
@@ -74,13 +73,15 @@ def run(args: argparse.Namespace) -> EvalResult:
     messages = pc.binary_join_element_wise(component, content, " ")
     tids = miner.assign(messages)
     cols = event_columns(messages, tids, severity)
-    res = _confusion(EvalResult("bgl", unit="lines"), decision, y)
+    res = _confusion(EvalResult("bgl (shipped engine and rules)", unit="lines"), _shipped(lines), y)
+    prior = _confusion(EvalResult("prior"), decision, y)
     res.notes = [
         f"{path}: {len(lines)} lines, {int(y.sum())} alerts; label column stripped before parsing",
-        "method: level FATAL/FAILURE (syslog crit) AND NOT a register/field read-out AND NOT a user-caused "
-        "error (ENOENT/EACCES/ENOEXEC texts); no training, no labels",
+        "method: the shipped engine (parser chain, templates, Sigma rules; a line is flagged when a medium+ alert "
+        "cites it); no training, no labels",
         f"{len(miner)} templates mined; {int((~ok).sum())} lines did not match the BGL layout",
     ]
+    res.extra["domain prior f1 (NOT shipped: exclusions chosen by reading these lines)"] = round(prior.f1, 4)
     level_only = _confusion(EvalResult("level"), critical, y)
     res.extra["level-only f1"] = round(level_only.f1, 4)
     no_prior = _confusion(EvalResult("no user-error prior"), critical & ~readout, y)
@@ -96,6 +97,20 @@ def run(args: argparse.Namespace) -> EvalResult:
             res.extra[f"{family} tp/fp/fn"] = f"{part.tp}/{part.fp}/{part.fn}"
     res.extra["seconds total"] = round(time.perf_counter() - t0, 2)
     return res
+
+
+def _shipped(lines: pa.Array) -> np.ndarray:
+    """Which lines the shipped engine cites in a medium+ alert (the label column removed first)."""
+    from detectors.replay import replay
+    from detectors.scorer import Scorer, ScorerConfig
+    from store.schema import severity_rank
+
+    # Every label becomes "-" (loghub's "no alert"): the layout the BGL reader knows, with nothing to leak.
+    unlabeled = pc.replace_substring_regex(lines, r"^\S+ ", "- ", max_replacements=1).to_pylist()
+    out = replay(unlabeled, Scorer(ScorerConfig(novelty_warmup_events=10**12)), source="file:BGL_2k.log",
+                 keep_batches=False)
+    cited = {e for u in out.updates if severity_rank(u.severity) >= severity_rank("medium") for e in u.new_event_ids}
+    return np.array([i + 1 in cited for i in range(len(lines))], dtype=bool)
 
 
 def _confusion(res: EvalResult, pred: np.ndarray, y: np.ndarray) -> EvalResult:

@@ -12,14 +12,16 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 
 from detectors.features import FeatureVocabulary
 from detectors.models.families import FAMILIES, TrainedFamily, onnx_scores, output_names
 from detectors.models.severity import PERCENTILE_GRID, SeverityLevels, SeverityMapper, percentile_key
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 REQUIRED_METADATA = (
     "family",
@@ -77,6 +79,8 @@ def write_model(
     }
     for p in (85.0, 95.0, 99.0, 99.9):
         meta[f"score_{percentile_key(p)}"] = repr(grid[percentile_key(p)])
+    import onnx  # training only: importing onnx costs about a second, scoring never needs it
+
     model = onnx.ModelProto()
     model.CopyFrom(trained.onnx_model)
     del model.metadata_props[:]
@@ -118,11 +122,10 @@ class LoadedModel:
         except OSError as exc:
             raise ModelLoadError(path, f"cannot read ({exc.strerror or exc})") from exc
         try:
-            proto = onnx.load_model_from_string(blob)
             self.session = _session(blob, threads=threads)
-        except Exception as exc:  # onnx/onnxruntime raise many types for bad bytes
+            meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        except Exception as exc:  # onnxruntime raises many types for bad bytes
             raise ModelLoadError(path, f"not a valid ONNX model ({type(exc).__name__}: {exc})") from exc
-        meta = {p.key: p.value for p in proto.metadata_props}
         missing = [k for k in REQUIRED_METADATA if k not in meta]
         if missing:
             raise ModelLoadError(path, f"missing metadata {', '.join(missing)} (not written by `vigil train`?)")
@@ -180,6 +183,8 @@ class LoadedModel:
 
 
 def _session(blob: bytes, *, threads: int) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

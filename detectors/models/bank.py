@@ -46,7 +46,10 @@ RETRY_AFTER_FAILURE_S = 300.0
 @dataclass
 class BankConfig:
     baseline_events: int = 50_000  # events collected in learning mode before the first training
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = FAMILIES  # window models (one row per entity and minute: few rows)
+    # Event models score every event: PCA costs a tenth of an IsolationForest per row, which at 100k lines/s is
+    # the difference between a share of a core and most of one.
+    event_families: tuple[str, ...] = ("pca",)
     levels: SeverityLevels = field(default_factory=SeverityLevels)
     # Hits start at this severity: "low" (p85) would flag 15 % of normal traffic and "medium" 5 %.
     min_severity: str = "high"
@@ -61,8 +64,8 @@ class BankConfig:
     def __post_init__(self) -> None:
         if self.min_severity not in SEVERITIES:
             raise ValueError(f"min_severity must be one of {', '.join(SEVERITIES)}, not {self.min_severity!r}")
-        unknown = [f for f in self.families if f not in FAMILIES]
-        if unknown or not self.families:
+        unknown = [f for f in (*self.families, *self.event_families) if f not in FAMILIES]
+        if unknown or not self.families or not self.event_families:
             raise ValueError(f"unknown model families {unknown}; known: {', '.join(FAMILIES)}")
         if self.baseline_events < 100:
             raise ValueError("baseline_events must be at least 100")
@@ -74,8 +77,10 @@ class _Track:
     """One kind of model (event or window): live models, rolling baseline, background trainer, hot swap."""
 
     def __init__(self, kind: str, model_dir: Path, config: BankConfig, target: int,
-                 train: Callable[[list[Any], threading.Event], None], size: Callable[[Any], int]) -> None:
+                 train: Callable[[list[Any], threading.Event], None], size: Callable[[Any], int],
+                 families: tuple[str, ...]) -> None:
         self.kind = kind
+        self.families = families
         self.model_dir = model_dir
         self.config = config
         self.target = target
@@ -86,8 +91,12 @@ class _Track:
         self.error: str | None = None
         self.last_training_error: str | None = None
         self.swaps = 0
-        self._baseline: deque[tuple[Any, int]] = deque()
+        self._baseline: deque[tuple[Any, int, np.ndarray | None]] = deque()  # (chunk, units, entity per row)
         self.baseline_n = 0
+        self.refused: str | None = None  # why the last training did not start (a skewed baseline)
+        self._collected = 0  # units ever collected (the baseline itself is a rolling window)
+        self._refused_at = 0
+        self.flagged: set[str] = set()  # entities the rules have flagged (addresses, users), bounded
         self._since_training = 0
         self._retry_at = 0.0
         self._lock = threading.Lock()
@@ -95,7 +104,7 @@ class _Track:
         self._trainer: threading.Thread | None = None
 
     def paths(self) -> list[Path]:
-        return [model_path(self.model_dir, f, self.kind) for f in self.config.families]
+        return [model_path(self.model_dir, f, self.kind) for f in self.families]
 
     def reload(self) -> None:
         present = [p for p in self.paths() if p.exists()]
@@ -113,14 +122,15 @@ class _Track:
             return
         self._swap(models)
 
-    def collect(self, chunk: Any, scored_units: int) -> None:
+    def collect(self, chunk: Any, scored_units: int, entities: np.ndarray | None = None) -> None:
         """Keep the most recent `target` units; start training when learning completes or retraining is due."""
         n = self._size(chunk)
         start = False
         with self._lock:
             if n:
-                self._baseline.append((chunk, n))
+                self._baseline.append((chunk, n, entities))
                 self.baseline_n += n
+                self._collected += n
             while self._baseline and self.baseline_n - self._baseline[0][1] >= self.target:
                 self.baseline_n -= self._baseline.popleft()[1]
             self._since_training += scored_units
@@ -138,11 +148,37 @@ class _Track:
                 return False
             if self.baseline_n < minimum:
                 return False
-            chunks = [c for c, _ in self._baseline]
+            if self.refused is not None and self._collected < self._refused_at + self.target // 2:
+                return False  # refused recently: wait until half the baseline is new before judging again
+            chunks, ents = self._clean_baseline()
+            why = skewed_baseline(chunks, ents)
+            if why is not None:
+                self.refused, self._refused_at = why, self._collected
+                self._since_training = 0
+                log.warning("%s models not trained: %s", self.kind, why)
+                return False
+            self.refused = None
             self._trainer = threading.Thread(target=self._run, args=(chunks,), daemon=True,
                                              name=f"vigil-train-{self.kind}")
             self._trainer.start()
             return True
+
+    def _clean_baseline(self) -> tuple[list[Any], list[np.ndarray | None]]:
+        """The baseline without rows of entities flagged since they were collected (attackers are often only
+        recognised after their first lines went by)."""
+        flagged = self.flagged
+        chunks: list[Any] = []
+        ents: list[np.ndarray | None] = []
+        for chunk, _, e in self._baseline:
+            who = e if e is not None else getattr(chunk, "entities", None)
+            if flagged and who is not None:
+                keep = ~np.isin(who.astype(str), list(flagged))
+                if not keep.all():
+                    chunk = chunk.take(keep)
+                    e = e[keep] if e is not None else None
+            chunks.append(chunk)
+            ents.append(e)
+        return chunks, ents
 
     def training(self) -> bool:
         return self._trainer is not None and self._trainer.is_alive()
@@ -186,6 +222,7 @@ class _Track:
             "training": self.training(),
             "error": self.error,
             "last_training_error": self.last_training_error,
+            "refused": self.refused,
             "swaps": self.swaps,
             "models": [
                 {"family": m.family, "version": m.version, "training_size": m.training_size,
@@ -216,12 +253,12 @@ class ModelBank:
         self._min_sev = SEVERITIES.index(self.config.min_severity)
         self._scored = 0
         self._events = _Track(EVENT_KIND, self.model_dir, self.config, self.config.baseline_events,
-                              self._train_events, len)
+                              self._train_events, len, self.config.event_families)
         self._windows: _Track | None = None
         self._open: EntityWindows | None = None
         if self.config.window_s is not None:
             self._windows = _Track(WINDOW_KIND, self.model_dir, self.config, self.config.baseline_windows,
-                                   self._train_windows, lambda c: c.windows)
+                                   self._train_windows, lambda c: c.windows, self.config.families)
             self._open = EntityWindows(self.config.window_s, max_open_events=self.config.max_open_window_events)
         self.reload()
 
@@ -261,15 +298,28 @@ class ModelBank:
         return [self._events] + ([self._windows] if self._windows is not None else [])
 
     # -- scoring -----------------------------------------------------------------------------------
-    def score(self, batch: pa.RecordBatch) -> list[ModelHit]:
-        """Hits at or above `min_severity`: per (family, entity) for events, per (family, window) for windows."""
+    def score(self, batch: pa.RecordBatch, exclude: np.ndarray | None = None,
+              flagged: set[str] | frozenset[str] = frozenset()) -> list[ModelHit]:
+        """Hits at or above `min_severity`: per (family, entity) for events, per (family, window) for windows.
+
+        The baseline learns only from rows the rules did not flag (`exclude`: rows to leave out) and windows of
+        entities no rule flagged (`flagged`): attacks must never become the normal a model compares against."""
         n = batch.num_rows
         if n == 0:
             return []
         cols = batch_columns(batch)
         ids = batch_event_ids(batch)
         entity = batch_entities(batch)
-        self._events.collect(cols, n)
+        if flagged:
+            for track in self._tracks():
+                if len(track.flagged) > 200_000:
+                    track.flagged.clear()
+                track.flagged.update(flagged)
+        if exclude is not None and exclude.any():
+            keep = ~exclude
+            self._events.collect(cols.take(keep), n, entity[keep])
+        else:
+            self._events.collect(cols, n, entity)
         hits: list[ModelHit] = []
         models = self._events.models  # one read: a concurrent swap cannot mix generations in one batch
         if models:
@@ -283,10 +333,19 @@ class ModelBank:
         if self._windows is not None and self._open is not None:
             closed = self._open.add(entity, cols, event_times(batch, time.time()), ids)
             if closed is not None and len(closed):
-                self._windows.collect(closed, len(closed))
+                if flagged:
+                    clean = ~np.isin(closed.entities.astype(str), list(flagged))
+                    self._windows.collect(closed.take(clean), len(closed))
+                else:
+                    self._windows.collect(closed, len(closed))
                 for model in self._windows.models:
                     hits.extend(self._window_hits(model, closed))
         return hits
+
+    def score_with_flags(self, batch: pa.RecordBatch, exclude: np.ndarray | None,
+                         flagged: set[str] | frozenset[str]) -> list[ModelHit]:
+        """`score`, for the scorer: it knows which rows and entities the rules flagged."""
+        return self.score(batch, exclude, flagged)
 
     def _event_hits(self, model: LoadedModel, batch: pa.RecordBatch, cols: EventColumns, X: np.ndarray,
                     scored: Scored, rows: np.ndarray, entity: np.ndarray, ids: np.ndarray) -> list[ModelHit]:
@@ -322,23 +381,36 @@ class ModelBank:
         rows = np.flatnonzero(scored.severity >= self._min_sev)
         if len(rows) == 0:
             return []
-        keys = closed.keys.astype(str)
+        assert W.window_of is not None
+        order = np.argsort(W.window_of, kind="stable")  # events of one window together, in arrival order
+        starts = np.searchsorted(W.window_of[order], np.arange(len(W.keys) + 1))
+        # One hit per entity: its unusual windows' events as evidence, explained by its highest-scoring window
+        # (an entity busy all batch long would otherwise be one alert update per window).
+        ents = closed.entities[W.first_row[rows].astype(np.int64)].astype(str)
+        by_entity = np.lexsort((-scored.percentile[rows], ents))
+        rows, ents = rows[by_entity], ents[by_entity]
+        bounds = np.r_[np.flatnonzero(np.r_[True, ents[1:] != ents[:-1]]), len(rows)]
         out = []
-        for r in rows.tolist():
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            group = rows[a:b]
+            r = int(group[0])
+            members: list[int] = []
+            for w in group.tolist():
+                members.extend(order[starts[w]:starts[w + 1]][:EVIDENCE_PER_WINDOW].tolist())
             key = W.keys[r]
-            members = np.flatnonzero(keys == key)[:EVIDENCE_PER_WINDOW]
             contrib = scored.contributions[r] if scored.contributions is not None else None
             unseen = W.unseen[r]
             extra = (f"; templates never seen in the baseline: {', '.join(map(str, unseen[:5]))}" if unseen
                      else "")
-            entity = str(closed.entities[int(W.first_row[r])])
+            more = f" (and {b - a - 1} more unusual window(s))" if b - a > 1 else ""
+            entity = str(ents[a])
             out.append(ModelHit(
-                event_ids=tuple(int(closed.event_ids[m]) for m in members),
+                event_ids=tuple(sorted(int(closed.event_ids[m]) for m in members)),
                 entity=entity,
                 score=round(float(scored.percentile[r]) / 100.0, 6),
-                severity=SEVERITIES[int(scored.severity[r])],
+                severity=SEVERITIES[int(scored.severity[group].max())],
                 detector=f"model:{model.family}-window",
-                why=(f"{self.config.window_s:g}s window starting {key.rsplit('@', 1)[1]}: "
+                why=(f"{self.config.window_s:g}s window starting {key.rsplit('@', 1)[1]}{more}: "
                      f"{_drivers(model, W.features[r], contrib, float(scored.percentile[r]))}{extra}"),
                 model_version=model.version,
                 title=f"Unusual activity for {entity} in {self.config.window_s:g}s ({model.family})",
@@ -355,11 +427,42 @@ class ModelBank:
     # Fitting runs in a child process (detectors.models.isolated): it would otherwise hold the GIL for seconds.
     def _train_events(self, chunks: list[Any], stop: threading.Event) -> None:
         run_isolated(train_event_models, EventColumns.concat(chunks), self.model_dir, stop=stop,
-                     families=self.config.families, top_k=self.config.top_k, seed=self.config.seed)
+                     families=self.config.event_families, top_k=self.config.top_k, seed=self.config.seed)
 
     def _train_windows(self, chunks: list[Any], stop: threading.Event) -> None:
         run_isolated(train_window_models, WindowChunk.concat(chunks), self.model_dir, stop=stop,
                      families=self.config.families, top_k=self.config.top_k, seed=self.config.seed)
+
+
+TOP_ADDRESSES, TOP_ADDRESS_SHARE = 3, 0.5  # three addresses making half the traffic is a few talkers, not a baseline
+TOP_TEMPLATE_SHARE = 0.8
+
+
+def skewed_baseline(chunks: list[Any], entities: list[np.ndarray | None]) -> str | None:
+    """Why this baseline would teach a model the wrong normal, or None: a handful of addresses (a flood, one
+    scanner) or one message shape dominating it. Then the model would call everything else unusual."""
+    ents = [e for e in entities if e is not None]
+    if not ents:
+        ents = [c.entities for c in chunks if hasattr(c, "entities")]
+    if ents:
+        all_e = np.concatenate(ents).astype(str)
+        addr = all_e[np.char.startswith(all_e, "src_ip=")]
+        if len(addr) >= 100:
+            values, counts = np.unique(addr, return_counts=True)
+            top = np.argsort(-counts)[:TOP_ADDRESSES]
+            share = counts[top].sum() / len(addr)
+            if share > TOP_ADDRESS_SHARE and len(values) > TOP_ADDRESSES:
+                names = ", ".join(f"{values[i].split('=', 1)[1]} ({counts[i] / len(addr):.0%})" for i in top)
+                return (f"baseline dominated by {len(top)} addresses ({share:.0%} of events with an address): "
+                        f"{names}; waiting for more varied traffic")
+    tids = np.concatenate([getattr(c, "template_ids", None) if hasattr(c, "template_ids") else c.cols.template_ids
+                           for c in chunks]) if chunks else np.zeros(0, np.int64)
+    if len(tids) >= 100:
+        values, counts = np.unique(tids, return_counts=True)
+        if len(values) > 1 and counts.max() / len(tids) > TOP_TEMPLATE_SHARE:
+            return (f"baseline dominated by one message shape (template {values[counts.argmax()]}, "
+                    f"{counts.max() / len(tids):.0%} of events); waiting for more varied traffic")
+    return None
 
 
 def _drivers(model: LoadedModel, x: np.ndarray, contrib: np.ndarray | None, pct: float) -> str:

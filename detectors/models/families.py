@@ -10,9 +10,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
+
+if TYPE_CHECKING:
+    import onnx
 
 # scikit-learn and skl2onnx are imported inside the training functions: they take seconds to import and only
 # training needs them, while every `vigil` command (and scoring) only needs onnxruntime.

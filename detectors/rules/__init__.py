@@ -1,5 +1,3 @@
-"""Built-in declarative detections and the engine that runs them over event batches."""
-
-from detectors.rules.engine import Rule, RuleEngine
-
-__all__ = ["Rule", "RuleEngine"]
+"""Sigma-native detection: rule files compiled to array expressions over Arrow batches (`matchers`, `routes`,
+`fields`), loaded into one rule set (`ruleset`), evaluated per batch with correlations carried across batches
+(`evaluate`, `correlations`)."""

@@ -10,6 +10,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from store.parsers.devices import device_event
+from store.parsers.normalise import normalise_event
 from store.parsers.registry import ALIASES, DEFAULT_ORDER, FACTORIES, PARSERS, Parser, resolve
 from store.sources.base import MAX_LINE_BYTES
 
@@ -27,7 +29,7 @@ class ParserChain:
     (plain) is never moved ahead of the specific ones, or it would shadow them for the rest of the source.
     """
 
-    def __init__(self, hint: str | None = None, order: list[str] | None = None) -> None:
+    def __init__(self, hint: str | None = None, order: list[str] | None = None, source: str | None = None) -> None:
         names = [n for n in (resolve(x) for x in (order or DEFAULT_ORDER)) if n]
         # An unknown hint must not stop ingestion (chains are built on the ingest thread): it is ignored,
         # logged once, and kept in `unknown_hint`. Config validation should call `resolve()` up front.
@@ -42,6 +44,15 @@ class ParserChain:
                     names.remove(h)
                 names.insert(0, h)
         self._parsers: list[Parser] = [FACTORIES[n]() for n in dict.fromkeys(names)]
+        if source:
+            # Parsers that read a header (Zeek, flow CSV) learn their source: its file name, a sidecar schema.
+            for p in self._parsers:
+                bind = getattr(p, "bind_source", None)
+                if bind is not None:
+                    try:
+                        bind(source)
+                    except Exception:  # a source we cannot inspect still parses, header by header
+                        log.exception("parser %s could not inspect source %s", p.name, source)
         self._fallback = [bool(getattr(p, "fallback", False)) for p in self._parsers]
 
     @property
@@ -83,6 +94,9 @@ class ParserChain:
         if event is None:
             event = {"message": text, "format": None}
             problems = (problems or []) + ["unrecognised format; stored raw"]
+        if event.get("action") is None:
+            device_event(event)
+        normalise_event(event)
         event["raw"] = text
         if raw_bytes is not None:
             event["raw_bytes"] = raw_bytes

@@ -1,6 +1,13 @@
-"""Apache/nginx access logs in the combined and common formats (the defaults of both servers).
+"""Apache/nginx access logs in the combined and common formats (the defaults of both servers), plus the
+virtual-host variants that put the server name first: Apache's `vhost_combined` (`%v:%p %h %l %u …`), nginx
+configs that log `$host $remote_addr - $remote_user …` and BunkerWeb's `$host $remote_addr - $request_id
+$remote_user …`.
 
 Request text is attacker-controlled: kept as logged (Apache's `\\xNN` escapes stay escaped), never evaluated.
+The client address is read from its position only: the first field, or — when the line has one or two more
+fields before the time than the standard format — the second, and then only when that second field is an
+address and the third is the literal `-` ident those formats always write (a Host header or a user name the
+client chose cannot move it).
 """
 
 from __future__ import annotations
@@ -12,11 +19,11 @@ from typing import Any
 from store.parsers.common import MONTHS, ip_or_none, tz_from_offset
 
 _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
-_ACCESS = re.compile(
-    r"(\S+) (\S+) (\S+) \[(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)? ([+-]\d{4})\] "
-    + _QUOTED + r" (\d{3}|-) (\d+|-)(?: " + _QUOTED + r" " + _QUOTED + r")?(.*)",
-    re.S,
-)
+_TAIL = (r"\[(\d{1,2})/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\.\d+)? ([+-]\d{4})\] "
+         + _QUOTED + r" (\d{3}|-) (\d+|-)(?: " + _QUOTED + r" " + _QUOTED + r")?(.*)")
+_ACCESS = re.compile(r"(\S+) (\S+) (\S+) " + _TAIL, re.S)
+# vhost client - user [time] …   and   vhost client - request_id user [time] …
+_ACCESS_VHOST = re.compile(r"(\S+) (\S+) (-) (?:(\S+) )?(\S+) " + _TAIL, re.S)
 _TS_CACHE: dict[tuple[str, ...], datetime | None] = {}
 
 
@@ -51,25 +58,30 @@ class AccessLogParser:
         if text[0] == '"' and text[-1] == '"' and len(text) > 2:
             # The scanner dataset wraps every line in one extra pair of quotes.
             text = text[1:-1]
-        m = _ACCESS.match(text)
-        if m is None:
-            return None
-        ev: dict[str, Any] = {"format": "access", "category": "web"}
-        client = m[1]
-        ip = ip_or_none(client)
         fields: dict[str, Any] = {}
+        ev: dict[str, Any] = {"format": "access", "category": "web"}
+        m = _ACCESS.match(text)
+        if m is not None:
+            client, ident, user, at = m[1], m[2], m[3], 4
+        else:
+            m = _ACCESS_VHOST.match(text)
+            if m is None or ip_or_none(m[2]) is None:
+                return None
+            fields["vhost"] = m[1]
+            if m[4] is not None:
+                fields["request_id"] = m[4]
+            client, ident, user, at = m[2], m[3], m[5], 6
+        ip = ip_or_none(client)
         if ip is not None:
             ev["src_ip"] = ip
         else:
             fields["client"] = client
-        user = m[3]
         if user != "-":
             ev["user"] = user
-        if m[2] != "-":
-            fields["ident"] = m[2]
-        ts = _timestamp(m[4], m[5], m[6], m[7], m[8], m[9], m[10])
-        ev["ts"] = ts
-        request = m[11]
+        if ident != "-":
+            fields["ident"] = ident
+        ev["ts"] = _timestamp(*m.group(at, at + 1, at + 2, at + 3, at + 4, at + 5, at + 6))
+        request, status, size, ref, ua, extra = m.group(at + 7, at + 8, at + 9, at + 10, at + 11, at + 12)
         method, sp, rest = request.partition(" ")
         if sp:
             path, sp2, protocol = rest.rpartition(" ")
@@ -84,17 +96,12 @@ class AccessLogParser:
             fields["path"] = None
             fields["protocol"] = None
             fields["request"] = request
-        status = m[12]
         st = int(status) if status != "-" else None
         fields["status"] = st
-        size = m[13]
         fields["bytes"] = int(size) if size != "-" and len(size) < 19 else None
-        ref = m[14]
         if ref is not None:
             fields["referer"] = None if ref == "-" else ref
-            ua = m[15]
             fields["user_agent"] = None if ua == "-" else ua
-        extra = m[16]
         if extra:
             fields["extra"] = extra.strip()
         ev["fields"] = fields

@@ -64,6 +64,13 @@ _PAM_ERROR = re.compile(r"error: PAM: (.*?) for (illegal user |invalid user )?(.
 _PEER_FIRST = re.compile(r"(?:(?:error|fatal): )?(?:[A-Za-z_]+(?: [A-Za-z_]+)*: )?Connection from (\S+) port (\d+)"
                          r"(?: on \S+ port \d+(?: rdomain \S*)?\s*\Z|:)")
 _TIMEOUT = re.compile(r"(?:fatal: )?Timeout before authentication for (?:connection from )?(\S+) port (\d+)\s*\Z")
+# OpenSSH ≥ 8.x: a client that sent no valid SSH banner ("banner exchange: Connection from A port N: invalid format").
+_BANNER = re.compile(r"(?:error: )?banner exchange: Connection from (\S+) port (\d+): (.{1,200}?)"
+                     r"(?: \[preauth\])?\s*\Z", re.S)
+# tcp_wrappers (hosts.deny) refusing a connection: "refused connect from <name> (<address>)". The name is the peer's
+# reverse DNS, which its owner chooses, so only the parenthesised address that ends the line is read, and a name
+# holding a parenthesis or a space (no real host name does) leaves the line without an address.
+_REFUSED = re.compile(r"refused connect from (\S+) \(([0-9A-Fa-f:.]{2,45})\)\s*\Z")
 _SESSION = re.compile(r"(?:Starting session: .*? for |Close session: user )(.*) from (\S+) port (\d+) id \d+\s*\Z",
                       re.S)
 _PAM_PREFIX = re.compile(r"pam_unix\(([^:)]*):(\w+)\): ?(.*)", re.S)
@@ -221,6 +228,15 @@ def _max_attempts(msg: str, ev: dict[str, Any], pos: int) -> None:
         ev["fields"]["invalid_user"] = True
 
 
+def _bad_banner(msg: str, ev: dict[str, Any]) -> bool:
+    m = _BANNER.match(msg)
+    if m is None:
+        return False
+    _set(ev, "bad_banner", "failure", ip=m[1], port=m[2])
+    ev["fields"]["reason"] = m[3]
+    return True
+
+
 def _sshd(msg: str, ev: dict[str, Any]) -> None:
     sp = msg.find(" ")
     first = msg[:sp] if sp > 0 else msg
@@ -270,6 +286,8 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
             if m[2]:
                 ev["fields"]["invalid_user"] = True
             return
+        if _bad_banner(msg, ev):
+            return
     elif first == "User":
         m = _NOT_ALLOWED.match(msg)
         if m:
@@ -313,6 +331,19 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
         if m:
             _set(ev, "negotiation_failed", "failure", ip=m[1], port=m[2])
             return
+    elif first == "banner":
+        if _bad_banner(msg, ev):
+            return
+    elif first == "refused":
+        m = _REFUSED.match(msg)
+        if m:
+            if "(" in m[1] or ")" in m[1]:
+                _set(ev, "refused_connect", "failure")
+                _withhold(ev, "the peer's name imitates the address part; address withheld")
+            else:
+                _set(ev, "refused_connect", "failure", ip=m[2])
+                ev["fields"]["rdns"] = m[1][:255]
+            return
     elif first == "Bad":
         m = _BAD_PROTOCOL.match(msg)
         if m:
@@ -338,7 +369,12 @@ def _sshd(msg: str, ev: dict[str, Any]) -> None:
     # sshd states it before (or after, anchored) any client text: elsewhere " from <addr> port <n>" may sit
     # inside a banner, a key ID or a user name.
     ev["category"] = AUTH
-    m = _PEER_FIRST.match(msg) or _TIMEOUT.match(msg)
+    m = _TIMEOUT.match(msg)
+    if m:
+        # LoginGraceTime ran out: the client held the connection open without authenticating.
+        _set(ev, "auth_timeout", "failure", ip=m[1], port=m[2])
+        return
+    m = _PEER_FIRST.match(msg)
     if m:
         _set_peer(ev, m[1], m[2])
         return

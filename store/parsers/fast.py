@@ -18,7 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.parsers import auth
+from store.parsers.devices import DEVICE_HINT
+from store.parsers.normalise import normalise_columns
 from store.parsers.registry import resolve
+from store.parsers.services import has_extractor
 from store.schema import EVENT_SCHEMA, UTC_TS
 from store.sources.base import MAX_LINE_BYTES
 
@@ -78,6 +81,14 @@ _R_DISCONNECTED = (r"^Disconnected from (?:(?P<kind>authenticating|invalid) )?(?
                    r"(?P<ip>\S+?)(?: port (?P<port>\d+))?(?: \[preauth\])?\s*$")
 _R_PAM = (r"^pam_unix\(sshd:auth\): authentication failure; logname=\S* uid=\S* euid=\S* tty=(?P<tty>\S*) "
           r"ruser=(?P<ruser>\S*) rhost=(?P<rhost>\S*)(?: +user=(?P<user>\S*))?$")
+# Only the first alternative of auth._RECEIVED_DISC (an address with a port): the other is the chain's.
+_R_RECEIVED = r"^Received disconnect from (?P<ip>\S+) port (?P<port>\d+):(?: ?(?P<code>\d+):)? ?.*$"
+# auth._PAM_PREFIX with the bodies auth._pam_body reads for any service.
+_R_PAM_HEAD = r"^pam_unix\((?P<svc>[^:)]*):\w+\): ?"
+_R_PAM_UNKNOWN = _R_PAM_HEAD + "check pass; user unknown"
+_R_PAM_SESSION = (_R_PAM_HEAD + r"session (?P<op>opened|closed) for user (?P<user>[^\s(]+)(?:\(uid=\d+\))?"
+                  r"(?: by (?P<by>[^\s(]*)(?:\(uid=\d+\))?)?")
+_PRIV_PAM = pa.array(["sudo", "su", "su-l", "doas"])
 
 
 def _bare(pattern: str) -> str:
@@ -435,95 +446,160 @@ def _addr(ip: pa.Array, port: pa.Array | None) -> tuple[pa.Array, pa.Array, pa.A
     return src_ip, src_port, _opt(rhost, '"rhost":"', _esc(ip), '",'), ok
 
 
-def _sshd(msg: pa.Array, is_sshd: np.ndarray) -> tuple[np.ndarray, dict[str, pa.Array]]:
-    """The sshd messages the fast path reads, on rows whose app is sshd: (claimed, columns over all rows)."""
-    n = len(msg)
-    claimed = np.zeros(n, bool)
-    addr_ok = np.ones(n, bool)
-    cols: dict[str, pa.Array] = {
-        "user": pa.nulls(n, pa.string()), "src_ip": pa.nulls(n, pa.string()),
-        "src_port": pa.nulls(n, pa.int32()), "outcome": pa.nulls(n, pa.string()),
-        "_auth": pa.nulls(n, pa.string()),
-    }
+class _Claims:
+    """Rows claimed shape by shape, each shape computed on its own rows only, then scattered once into
+    columns over the whole batch (a shape costs what its rows cost, not a pass over every row)."""
 
-    def match(pattern: str, prefix: str) -> tuple[pa.Array, pa.StructArray] | None:
-        starts = _np(pc.starts_with(msg, prefix)) & is_sshd
-        if not starts.any():
+    TYPES = {"user": pa.string(), "src_ip": pa.string(), "src_port": pa.int32(), "outcome": pa.string(),
+             "_auth": pa.string()}
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.claimed = np.zeros(n, bool)
+        self.rows: list[np.ndarray] = []
+        self.parts: list[dict[str, pa.Array]] = []
+
+    def candidates(self, msg: pa.Array, prefix: str, where: np.ndarray, pattern: str
+                   ) -> tuple[np.ndarray, pa.StructArray] | None:
+        """Rows in `where`, not yet claimed, whose message starts with `prefix` and matches `pattern`."""
+        rows = np.flatnonzero(where & ~self.claimed & _np(pc.starts_with(msg, prefix)))
+        if not len(rows):
             return None
-        m = pc.extract_regex(msg, pattern)
-        hit = _np(m.is_valid()) & is_sshd
-        return (pa.array(hit), m) if hit.any() else None
+        m = pc.extract_regex(msg.take(pa.array(rows)), pattern)
+        hit = _np(m.is_valid())
+        if not hit.any():
+            return None
+        return (rows, m) if hit.all() else (rows[hit], m.filter(pa.array(hit)))
 
-    def put(hit: pa.Array, user: pa.Array, ip: pa.Array, port: pa.Array | None, outcome: str | None,
-            pieces: list[pa.Array | str]) -> None:
-        src_ip, src_port, rhost, ok = _addr(ip, port)
-        cols["user"] = _k.if_else(hit, _k.if_else(_nonempty(user), user, _NULL_S), cols["user"])
-        cols["src_ip"] = _k.if_else(hit, src_ip, cols["src_ip"])
-        if src_port is not None:
-            cols["src_port"] = _k.if_else(hit, src_port, cols["src_port"])
+    def put(self, rows: np.ndarray, user: pa.Array | None, outcome: str | pa.Array | None,
+            pieces: list[pa.Array | str],
+            ip: pa.Array | None = None, port: pa.Array | None = None, keep: pa.Array | None = None) -> None:
+        """Claim `rows` (those where `keep`): auth columns from the shape's groups, `pieces` the JSON keys of
+        fields (the first one ends in a comma or is empty: an rhost key goes after it)."""
+        k = len(rows)
+        ok = np.ones(k, bool) if keep is None else _np(keep)
+        cols: dict[str, pa.Array] = {}
+        if user is not None:
+            cols["user"] = _k.if_else(_nonempty(user), user, _NULL_S)
+        if ip is not None:
+            src_ip, src_port, rhost, addr_ok = _addr(ip, port)
+            ok &= addr_ok
+            cols["src_ip"] = src_ip
+            if src_port is not None:
+                cols["src_port"] = src_port
+            pieces = pieces[:1] + [rhost] + pieces[1:]
         if outcome is not None:
-            cols["outcome"] = _k.if_else(hit, outcome, cols["outcome"])
-        # rhost (with its trailing comma) comes before "action", the first key that is always present.
-        fields = _join(pieces[:1] + [rhost] + pieces[1:], n)
-        cols["_auth"] = _k.if_else(hit, fields, cols["_auth"])
-        h = _np(hit)
-        addr_ok[h] &= ok[h]
-        claimed[h] = True
+            cols["outcome"] = _const(outcome, k) if isinstance(outcome, str) else outcome
+        cols["_auth"] = _join(pieces, k)
+        if not ok.all():
+            rows, cols = rows[ok], _take(cols, ok)
+        if len(rows):
+            self.claimed[rows] = True
+            self.rows.append(rows)
+            self.parts.append(cols)
 
-    def one_peer(hit: pa.Array, m: pa.StructArray) -> pa.Array:
+    def columns(self) -> dict[str, pa.Array]:
+        """Every auth column over the whole batch (null on rows no shape claimed)."""
+        if not self.rows:
+            return {name: pa.nulls(self.n, typ) for name, typ in self.TYPES.items()}
+        rows = np.concatenate(self.rows)
+        pos = np.full(self.n, -1, np.int64)
+        pos[rows] = np.arange(len(rows))
+        index = pa.array(pos, mask=pos < 0)
+        out = {}
+        for name, typ in self.TYPES.items():
+            pieces = [p[name] if name in p else pa.nulls(len(r), typ)
+                      for p, r in zip(self.parts, self.rows, strict=True)]
+            out[name] = pa.concat_arrays(pieces).take(index)
+        return out
+
+
+def _auth_shapes(msg: pa.Array, sshd: np.ndarray, pam: np.ndarray) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """The sshd messages (rows whose app is sshd) and PAM messages (`pam`: programs whose pam_unix lines the
+    chain reads with auth._pam) the fast path reads: (claimed, columns over all rows)."""
+    c = _Claims(len(msg))
+
+    def one_peer(m: pa.StructArray) -> pa.Array | None:
         # An info part naming " from " may hold a second candidate, and one after a method that never has
         # an info part is not sshd's: the chain decides those rows.
         info = m.field("info")
         has_info = _nonempty(info)
         if not pc.any(has_info).as_py():
-            return hit
+            return None
         no_info = pc.is_in(m.field("method"), value_set=_NO_INFO_METHODS)
         odd = pc.or_(pc.match_substring(info, " from "), pc.and_(has_info, no_info))
-        return pc.and_(hit, pc.invert(pc.fill_null(odd, False)))
+        return pc.invert(pc.fill_null(odd, False))
 
-    preauth = None
-    if r := match(_R_FAILED, "Failed "):
-        hit, m = r
-        put(one_peer(hit, m), m.field("user"), m.field("ip"), m.field("port"), "failure",
-            ["", '"action":"login","method":"', _esc(m.field("method")), '"',
-             _opt(_nonempty(m.field("inv")), ',"invalid_user":true')])
-    if r := match(_R_ACCEPTED, "Accepted "):
-        hit, m = r
+    def preauth(sub: pa.Array) -> pa.Array:
+        return _opt(pc.ends_with(sub, "[preauth]"), ',"preauth":true')
+
+    if r := c.candidates(msg, "Failed ", sshd, _R_FAILED):
+        rows, m = r
+        c.put(rows, m.field("user"), "failure",
+              ["", '"action":"login","method":"', _esc(m.field("method")), '"',
+               _opt(_nonempty(m.field("inv")), ',"invalid_user":true')],
+              m.field("ip"), m.field("port"), one_peer(m))
+    if r := c.candidates(msg, "Accepted ", sshd, _R_ACCEPTED):
+        rows, m = r
         info = m.field("info")
         key = _k.if_else(pc.starts_with(info, ": "), pc.utf8_slice_codeunits(info, 2), "")
-        put(one_peer(hit, m), m.field("user"), m.field("ip"), m.field("port"), "success",
-            ["", '"action":"login","method":"', _esc(m.field("method")), '"',
-             _opt(_nonempty(key), ',"key":"', _esc(key), '"')])
-    if r := match(_R_INVALID, "Invalid user "):
-        hit, m = r
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), "failure", ["", '"action":"invalid_user"'])
-    if r := match(_R_CLOSED, "Connection "):
-        hit, m = r
-        preauth = _opt(pc.ends_with(msg, "[preauth]"), ',"preauth":true')
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), None,
-            ["", '"action":"disconnect"', _opt(_k.equal(m.field("kind"), "invalid"), ',"invalid_user":true'),
-             preauth])
-    if r := match(_R_DISCONNECTED, "Disconnected from "):
-        hit, m = r
-        if preauth is None:
-            preauth = _opt(pc.ends_with(msg, "[preauth]"), ',"preauth":true')
-        put(hit, m.field("user"), m.field("ip"), m.field("port"), None,
-            ["", '"action":"disconnect"', preauth])
-    if r := match(_R_PAM, "pam_unix(sshd:auth): authentication failure"):
-        hit, m = r
+        c.put(rows, m.field("user"), "success",
+              ["", '"action":"login","method":"', _esc(m.field("method")), '"',
+               _opt(_nonempty(key), ',"key":"', _esc(key), '"')],
+              m.field("ip"), m.field("port"), one_peer(m))
+    if r := c.candidates(msg, "Invalid user ", sshd, _R_INVALID):
+        rows, m = r
+        c.put(rows, m.field("user"), "failure", ["", '"action":"invalid_user"'], m.field("ip"), m.field("port"))
+    if r := c.candidates(msg, "Connection ", sshd, _R_CLOSED):
+        rows, m = r
+        sub = msg.take(pa.array(rows))
+        c.put(rows, m.field("user"), None,
+              ["", '"action":"disconnect"', _opt(_k.equal(m.field("kind"), "invalid"), ',"invalid_user":true'),
+               preauth(sub)], m.field("ip"), m.field("port"))
+    if r := c.candidates(msg, "Disconnected from ", sshd, _R_DISCONNECTED):
+        rows, m = r
+        c.put(rows, m.field("user"), None, ["", '"action":"disconnect"', preauth(msg.take(pa.array(rows)))],
+              m.field("ip"), m.field("port"))
+    if r := c.candidates(msg, "Received disconnect from ", sshd, _R_RECEIVED):
+        rows, m = r
+        code = m.field("code")
+        # auth: int(code) if len(code) < 6 else code
+        short = pc.and_(_nonempty(code), _k.less(pc.binary_length(code), 6))
+        number = pc.cast(pc.cast(_k.if_else(short, code, "0"), pa.int64()), pa.string())
+        c.put(rows, None, None,
+              ["", '"action":"disconnect"',
+               _opt(_nonempty(code), ',"reason_code":', _k.if_else(short, number, _jstr(code)))],
+              m.field("ip"), m.field("port"))
+    if r := c.candidates(msg, "pam_unix(sshd:auth): authentication failure", sshd, _R_PAM):
+        rows, m = r
         user, ruser, tty = m.field("user"), m.field("ruser"), m.field("tty")
         # A set ruser= with a second "rhost=" makes the line ambiguous (auth._pam_failure_kv): the chain's.
         # (These are sshd's lines, where an empty ruser= is sshd's own.)
         has_ruser = _nonempty(ruser)
-        if pc.any(pc.and_(hit, has_ruser)).as_py():
-            twice = _k.greater(pc.count_substring(msg, "rhost="), 1)
-            hit = pc.and_(hit, pc.invert(pc.and_(has_ruser, twice)))
+        keep = None
+        if pc.any(has_ruser).as_py():
+            twice = _k.greater(pc.count_substring(msg.take(pa.array(rows)), "rhost="), 1)
+            keep = pc.invert(pc.and_(has_ruser, twice))
         who = _k.if_else(_nonempty(user), user, ruser)  # kv.get("user") or kv.get("ruser")
-        put(hit, who, m.field("rhost"), None, "failure",
-            ['"pam_service":"sshd",', '"action":"auth_failure"',
-             _opt(pc.and_(_nonempty(ruser), _k.not_equal(ruser, who)), ',"ruser":"', _esc(ruser), '"'),
-             _opt(_nonempty(tty), ',"tty":"', _esc(tty), '"')])
-    return claimed & addr_ok, cols
+        c.put(rows, who, "failure",
+              ['"pam_service":"sshd",', '"action":"auth_failure"',
+               _opt(pc.and_(_nonempty(ruser), _k.not_equal(ruser, who)), ',"ruser":"', _esc(ruser), '"'),
+               _opt(_nonempty(tty), ',"tty":"', _esc(tty), '"')],
+              m.field("rhost"), None, keep)
+    if r := c.candidates(msg, "pam_unix(", pam, _R_PAM_UNKNOWN):
+        rows, m = r
+        c.put(rows, None, "failure", ['"pam_service":"', _esc(m.field("svc")), '","action":"unknown_user"'])
+    if r := c.candidates(msg, "pam_unix(", pam, _R_PAM_SESSION):
+        rows, m = r
+        # Privileged services' sessions name who switched user (auth._pam_body): the chain's.
+        keep = pc.invert(pc.is_in(m.field("svc"), value_set=_PRIV_PAM))
+        opened = _k.equal(m.field("op"), "opened")
+        by = m.field("by")
+        # Only an opened session has an outcome; a closed one keeps the envelope's (none).
+        c.put(rows, m.field("user"), _k.if_else(opened, "success", _NULL_S),
+              ['"pam_service":"', _esc(m.field("svc")), '","action":"session_', m.field("op"), '"',
+               _opt(pc.and_(opened, _nonempty(by)), ',"by_user":"', _esc(by), '"')], keep=keep)
+    return c.claimed, c.columns()
 
 
 def _syslog_auth(cols: dict[str, pa.Array]) -> tuple[np.ndarray, dict[str, pa.Array]]:
@@ -532,23 +608,28 @@ def _syslog_auth(cols: dict[str, pa.Array]) -> tuple[np.ndarray, dict[str, pa.Ar
     msg = cols["message"]
     cef = pc.or_(pc.or_(pc.starts_with(msg, "CEF:"), pc.starts_with(msg, "LEEF:")),
                  pc.is_in(app, value_set=_CEF_APPS))
-    sshd = _np(pc.is_in(app, value_set=_SSHD_APPS))
-    other_auth = pc.or_(pc.is_in(app, value_set=_AUTH_APPS), pc.match_substring(app, "("))
-    other_auth = _np(pc.or_(other_auth, pc.starts_with(msg, "pam_unix(")))
-    ok = ~_np(cef) & (sshd | ~other_auth)
+    # Programs with a service extractor (store.parsers.services) are the chain's: it reads their messages.
+    plain = ~_np(cef) & ~_np(has_extractor(app))
+    paren = _np(pc.match_substring(app, "("))
+    pam_msg = _np(pc.starts_with(msg, "pam_unix("))
+    # Rows the chain reads with auth.extract_auth (auth.wants_auth): only the shapes below are claimed there.
+    auth_read = _np(pc.is_in(app, value_set=_AUTH_APPS)) | paren | pam_msg
+    sshd = plain & _np(pc.is_in(app, value_set=_SSHD_APPS))
+    # Any program's pam_unix line goes to auth._pam (sshd's too, after its own first-word dispatch).
+    pam = plain & pam_msg & ~paren & _np(_nonempty(app))
+    ok = plain & ~auth_read
     out = dict(cols)
     base = out.pop("_fields")
-    if not sshd.any():
+    if not (sshd | pam).any():
         out["fields"] = _k.if_else(_nonempty(base), _object(base), _NULL_S)
         return ok, out
-    claimed, auth = _sshd(msg, sshd)
-    ok &= ~sshd | claimed
+    claimed, auth_cols = _auth_shapes(msg, sshd, pam)
+    ok |= claimed
     for name in ("user", "src_ip", "src_port", "outcome"):
-        out[name] = auth[name]
-    sel = pa.array(sshd)
-    out["category"] = _k.if_else(sel, "authentication", _NULL_S)
+        out[name] = auth_cols[name]
+    out["category"] = _k.if_else(pa.array(claimed), "authentication", _NULL_S)
     # The envelope's fields (5424 procid/msgid) come first, then the auth keys.
-    auth_f = pc.fill_null(auth["_auth"], "")
+    auth_f = pc.fill_null(auth_cols["_auth"], "")
     both = _k.binary_join_element_wise(base, _k.if_else(_nonempty(auth_f), ",", ""), auth_f, "")
     out["fields"] = _k.if_else(_nonempty(both), _object(both), _NULL_S)
     return ok, out
@@ -765,7 +846,17 @@ def parse_fast(lines: list[bytes], received_at: datetime) -> FastResult | None:
         cols = {k: v.take(take) for k, v in cols.items()}
     idx = idx[order]
     cols["raw"] = text if len(idx) == n else text.take(pa.array(idx))
-    return FastResult(idx, kinds[order], cols)
+    # Network devices' messages (store.parsers.devices) are read per line: leave them to the chain.
+    device = _np(pc.match_substring_regex(pc.fill_null(cols["message"], ""), DEVICE_HINT))
+    kinds = kinds[order]
+    if device.any():
+        keep = ~device
+        sel = pa.array(keep)
+        idx, kinds = idx[keep], kinds[keep]
+        cols = {k: v.filter(sel) for k, v in cols.items()}
+        if not len(idx):
+            return None
+    return FastResult(idx, kinds, normalise_columns(cols, len(idx)))
 
 
 def _iso_start(sub: pa.Array) -> np.ndarray:

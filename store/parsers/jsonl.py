@@ -12,7 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from store.parsers.common import epoch_to_utc, ip_or_none, level_severity, parse_iso, port_or_none
+from store.parsers.eve import eve_event, is_eve
+from store.parsers.journal import is_journal, journal_event, repeated_read_keys
 from store.parsers.syslog import SyslogParser
+from store.parsers.webapps.jsonapps import recognise_json
+from store.parsers.zeek import json_record_event
 
 MAX_DEPTH = 64
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -22,7 +26,9 @@ HOST_KEYS = ("host", "hostname", "_HOSTNAME", "computer", "Computer")
 APP_KEYS = ("app", "application", "program", "service", "SYSLOG_IDENTIFIER", "logger", "source")
 MSG_KEYS = ("message", "msg", "MESSAGE", "log", "text")
 LEVEL_KEYS = ("level", "severity", "log.level", "levelname", "PRIORITY", "loglevel")
-SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip")
+# Structural keys only (a JSON value cannot forge a key); the first present wins.
+SRC_IP_KEYS = ("src_ip", "srcip", "source_ip", "client_ip", "remote_addr", "ip", "remote_ip", "remoteAddr",
+               "remote_address", "clientIp", "clientIP", "client_address", "visitor_ip", "ipAddress", "ip_address")
 USER_KEYS = ("user", "username", "user_name", "usr")
 _WATCHED_KEYS = SRC_IP_KEYS + USER_KEYS
 
@@ -316,10 +322,17 @@ def detect_profile(obj: dict[str, Any]) -> str:
         return "wazuh"
     if "clock" in obj and "ns" in obj and ("eventid" in obj or "itemid" in obj or "p_eventid" in obj):
         return "zabbix"
+    if is_eve(obj):
+        return "suricata"
+    if is_journal(obj):
+        return "journal"
+    if "_path" in obj or ("uid" in obj and "id.orig_h" in obj):
+        return "zeek"
     return "json"
 
 
-PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix}
+PROFILES = {"json": _generic, "wazuh": _wazuh, "zabbix": _zabbix, "suricata": eve_event, "zeek": json_record_event,
+            "journal": journal_event}
 
 
 class JsonLinesParser:
@@ -347,10 +360,19 @@ class JsonLinesParser:
             return {"format": "json", "message": text, "parse_error": "JSON line is not an object"}
         profile = self._profile or detect_profile(obj)
         try:
+            if profile == "journal":
+                return journal_event(obj, received_at, repeated_read_keys(s))
             if profile == "json" or profile not in PROFILES:
-                return _generic(obj, received_at, _repeated_keys(s))
+                repeated = _repeated_keys(s)
+                ev = _generic(obj, received_at, repeated)
+                # An address or user key given twice has two readings: no application's meaning is read then.
+                if profile == "json" and not repeated:
+                    recognise_json(obj, ev, received_at)
+                return ev
             return PROFILES[profile](obj, received_at)
         except (TypeError, ValueError, AttributeError) as exc:
+            if profile == "journal":  # the generic mapping would read client-written keys as an address
+                return {"format": "journal", "message": text, "parse_error": f"journal record: {type(exc).__name__}"}
             # A profile met a shape it does not know: keep the object, generically mapped.
             ev = _generic(obj, received_at, _repeated_keys(s))
             ev["parse_error"] = f"{profile} profile: {type(exc).__name__}: {exc}"

@@ -14,6 +14,7 @@ from typing import Any
 from store.parsers.auth import extract_auth, wants_auth
 from store.parsers.cefleef import parse_payload
 from store.parsers.common import MONTHS, infer_year_with_margin, parse_iso
+from store.parsers.services import extract_service
 
 _BSD = re.compile(
     r"(?:<(\d{1,3})>)?"
@@ -156,6 +157,8 @@ class SyslogParser:
             extract_auth(app, msg, ev)
         elif msg.startswith("CEF:") or msg.startswith("LEEF:"):
             parse_payload(msg, ev, received_at)
+        else:
+            extract_service(app, msg, ev)
         return ev
 
     def _pri_only(self, text: str, received_at: datetime) -> dict[str, Any] | None:
@@ -221,6 +224,8 @@ class SyslogParser:
             extract_auth(app, msg, ev)
         elif msg.startswith("CEF:") or msg.startswith("LEEF:"):
             parse_payload(msg, ev, received_at)
+        elif app != "-":
+            extract_service(app, msg, ev)
         return ev
 
 

@@ -473,7 +473,9 @@ class FileTailer:
             self._read_gzip(of, now)
             return
         st = os.fstat(of.fh.fileno())
-        if st.st_size < of.pos:
+        # Checked on every pass, not only when (size, mtime) moved: a same-size rewrite within one tick of the
+        # file-time clock leaves both unchanged, and a rotated file gets no later growth to reveal it.
+        if st.st_size < of.pos or not self._same_identity(of, st.st_size) or not self._partial_still_there(of):
             self._truncated(of, st.st_size)
             return
         self._refresh_identity(of, st.st_size)
@@ -490,6 +492,14 @@ class FileTailer:
         if of.fp is None or of.fp_len == 0 or size < of.fp_len:
             return True
         return fingerprint(pread_exact(of.fh.fileno(), of.fp_len, 0)) == of.fp
+
+    @staticmethod
+    def _partial_still_there(of: _OpenFile) -> bool:
+        """The unterminated tail read earlier is still what the file holds (a finished file hands it over)."""
+        if not of.partial or of.compressed:
+            return True
+        start = of.pos - len(of.partial)
+        return start >= 0 and pread_exact(of.fh.fileno(), len(of.partial), start) == of.partial
 
     def _refresh_identity(self, of: _OpenFile, size: int) -> None:
         """Give an empty file its identity once it has bytes; extend a short fingerprint as the file grows."""

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from store.db import Store
+from store.event_ids import EventIdAllocator
 from store.landing import IdAllocator, LandResult, StoreIdAllocator, clean_alert, land_alert, land_events, site_rows
 from store.nats_link import (
     ALL_SUBJECTS,
@@ -130,14 +131,17 @@ class NatsConsumerSource:
     """A Source for the engine: consumes `vigil.>` from the VIGIL stream with a durable pull consumer."""
 
     def __init__(self, link: NatsLinkConfig, store: Store, writer: StoreWriter, *,
-                 allocate: IdAllocator | None = None, durable: str = "vigil-central", fetch_batch: int = 64,
+                 ids: EventIdAllocator | None = None, durable: str = "vigil-central", fetch_batch: int = 64,
                  on_events: Callable[[pa.Table], None] | None = None) -> None:
         link.connect_options()  # fail at start-up on a bad URL or TLS file
         self.link = link
         self.name = f"nats←{link.display()}"
         self._store = store
         self._writer = writer
-        self._allocate = allocate or StoreIdAllocator()
+        # With an engine's allocator, central ids share the local pipeline's sequence (and are settled after the
+        # landing commits, so the scorer never reads past them); alone (tests, tools) they follow the table.
+        self._ids = ids
+        self._allocate: IdAllocator = (lambda con, n: ids.reserve(n)) if ids is not None else StoreIdAllocator()
         self._durable = durable
         self._fetch_batch = fetch_batch
         self._on_events = on_events
@@ -302,8 +306,20 @@ class NatsConsumerSource:
                     log.exception("on_events consumer failed")
 
     def _commit(self, items: list[Landing]) -> tuple[LandResult, list[pa.Table]]:
-        fut = self._writer.call(lambda con: land(con, items, self._allocate))
-        out = fut.result(timeout=120)
+        reserved: list[int] = []
+
+        def allocate(con: duckdb.DuckDBPyConnection, n: int) -> int:
+            first = self._allocate(con, n)
+            reserved.append(first)
+            return first
+
+        fut = self._writer.call(lambda con: land(con, items, allocate))
+        try:
+            out = fut.result(timeout=120)
+        finally:
+            if self._ids is not None and fut.done():  # committed or rolled back: either way settled
+                for first in reserved:
+                    self._ids.settle(first)
         self._refresh_sites()
         return out
 
@@ -318,16 +334,3 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
 
 
-def consumer_for_engine(engine: Any) -> NatsConsumerSource:
-    """Build the consumer from `engine.config.forward`. Central ids come from the pipeline's reservation when
-    it offers one, so they never collide with ids the pipeline gives to local lines."""
-    fwd = engine.config.forward
-    reserve = getattr(engine.pipeline, "reserve_event_ids", None)
-    allocate: IdAllocator | None = None
-    if reserve is not None:
-        allocate = lambda con, n: int(reserve(n))  # noqa: E731
-    elif engine.config.sources.watch or engine.config.sources.listen:
-        log.warning("central ids for consumed events may collide with local sources' ids: the pipeline has "
-                    "no reserve_event_ids(); run the central without local sources until it has")
-    return NatsConsumerSource(NatsLinkConfig.from_config(fwd.consume, fwd), engine.store, engine.writer,
-                              allocate=allocate)
