@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.test_scoring_kill9 import _config
+from tests.test_scoring_kill9 import _config, interleave
 
 ROOT = Path(__file__).resolve().parents[1]
 _STATUS = re.compile(r"events=(\d+) .*detect_lag_events=(\d+) detect_lag_s=([\d.]+)")
@@ -31,26 +31,7 @@ def flood_lines(n: int, attackers: int, failures: int) -> tuple[list[str], list[
         start = n // 2 + (k * (n // 2)) // attackers
         for j in range(failures):
             inserts.setdefault(start + j * 37, []).append((ip, j))
-    out = []
-    for i in range(n):
-        s = i // 500
-        t = f"Nov 21 {10 + s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
-        k = i % 4
-        if k == 0:
-            out.append(f'{t} web1 nginx: 192.0.2.{i % 250 + 1} - - [21/Nov/2026:10:00:00 +0000] "GET /p/{i} '
-                       'HTTP/1.1" 200 512 "-" "Mozilla/5.0"')
-        elif k == 1:
-            out.append(f"{t} jump1 sshd[{1000 + i % 500}]: Accepted publickey for alice from 192.0.2.{i % 250 + 1} "
-                       f"port {20000 + i % 40000} ssh2")
-        elif k == 2:
-            out.append(f"{t} jump1 CRON[{2000 + i % 500}]: pam_unix(cron:session): session opened for user "
-                       "root(uid=0) by (uid=0)")
-        else:
-            out.append(f"{t} jump1 kernel: [12345.{i % 1000000:06d}] eth0: link up, 1000Mbps, full-duplex")
-        for ip, j in inserts.get(i, ()):
-            out.append(f"{t} jump1 sshd[{3000 + j}]: Failed password for invalid user admin{j} from {ip} "
-                       f"port {40000 + j} ssh2")
-    return out, ips
+    return interleave(n, inserts), ips
 
 
 @pytest.mark.slow

@@ -22,16 +22,9 @@ from app.engine import Engine
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def attack_lines(n: int, attackers: int, failures: int, seed: int = 11) -> tuple[list[str], list[str]]:
-    """n benign lines (web, key logins, cron, kernel) and, spread through them, `attackers` addresses with
-    `failures` failed passwords each within a minute of log time (about 500 lines a second)."""
-    rnd = random.Random(seed)
-    ips = [f"198.18.{i // 200}.{i % 200 + 1}" for i in range(attackers)]
-    inserts: dict[int, list[tuple[str, int]]] = {}
-    for _k, ip in enumerate(ips):
-        start = rnd.randint(0, n - failures * 40)
-        for j in range(failures):
-            inserts.setdefault(start + j * 37, []).append((ip, j))
+def interleave(n: int, inserts: dict[int, list[tuple[str, int]]]) -> list[str]:
+    """n benign lines of a jump host (web, key logins, cron, kernel; about 500 a second of log time), with each
+    inserted (address, attempt) written as a failed password right after its line number."""
     out = []
     for i in range(n):
         s = i // 500
@@ -51,7 +44,20 @@ def attack_lines(n: int, attackers: int, failures: int, seed: int = 11) -> tuple
         for ip, j in inserts.get(i, ()):
             out.append(f"{t} jump1 sshd[{3000 + j}]: Failed password for invalid user admin{j} from {ip} "
                        f"port {40000 + j} ssh2")
-    return out, ips
+    return out
+
+
+def attack_lines(n: int, attackers: int, failures: int, seed: int = 11) -> tuple[list[str], list[str]]:
+    """n benign lines (web, key logins, cron, kernel) and, spread through them, `attackers` addresses with
+    `failures` failed passwords each within a minute of log time (about 500 lines a second)."""
+    rnd = random.Random(seed)
+    ips = [f"198.18.{i // 200}.{i % 200 + 1}" for i in range(attackers)]
+    inserts: dict[int, list[tuple[str, int]]] = {}
+    for _k, ip in enumerate(ips):
+        start = rnd.randint(0, n - failures * 40)
+        for j in range(failures):
+            inserts.setdefault(start + j * 37, []).append((ip, j))
+    return interleave(n, inserts), ips
 
 
 def _config(home: Path) -> Path:

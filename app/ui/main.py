@@ -110,8 +110,7 @@ def run_console(cfg: Config, db: str | None, *, read_only: bool, demo: Any = Non
 
     def ask_app_to_exit() -> None:
         try:
-            app.call_from_thread(app.save_state)
-            app.call_from_thread(app.exit, 0)
+            app.call_from_thread(app.exit, 0)  # the app saves its state as it unmounts
         except Exception:  # the app is not running (yet, or any more): the main thread's finally stops the engine
             logging.getLogger(__name__).debug("hangup outside the app's run", exc_info=True)
 
