@@ -172,7 +172,7 @@ class _Track:
         for chunk, _, e in self._baseline:
             who = e if e is not None else getattr(chunk, "entities", None)
             if flagged and who is not None:
-                keep = ~np.isin(who.astype(str), list(flagged))
+                keep = ~_among(who, flagged)
                 if not keep.all():
                     chunk = chunk.take(keep)
                     e = e[keep] if e is not None else None
@@ -334,7 +334,7 @@ class ModelBank:
             closed = self._open.add(entity, cols, event_times(batch, time.time()), ids)
             if closed is not None and len(closed):
                 if flagged:
-                    clean = ~np.isin(closed.entities.astype(str), list(flagged))
+                    clean = ~_among(closed.entities, flagged)
                     self._windows.collect(closed.take(clean), len(closed))
                 else:
                     self._windows.collect(closed, len(closed))
@@ -477,6 +477,12 @@ def _drivers(model: LoadedModel, x: np.ndarray, contrib: np.ndarray | None, pct:
             z = (float(x[i]) - model.mean[i]) / model.scale[i]
             parts.append(f"{name}={float(x[i]):g} ({z:+.1f}σ)")
     return f"{model.family} score above p{pct:.1f} of the baseline; driven by {', '.join(parts) or 'n/a'}"
+
+
+def _among(values: np.ndarray, names: set[str] | frozenset[str]) -> np.ndarray:
+    """values[i] in names, hashed in Arrow (np.isin sorts Python strings)."""
+    found = pc.is_in(pa.array(values, pa.string()), value_set=pa.array(list(names), pa.string()))
+    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _column(batch: pa.RecordBatch, name: str) -> np.ndarray | None:
