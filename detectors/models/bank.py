@@ -34,6 +34,7 @@ from detectors.features import (
 from detectors.models.artifact import LoadedModel, ModelLoadError, Scored, model_path
 from detectors.models.families import FAMILIES
 from detectors.models.isolated import run_isolated
+from detectors.models.isolated import shutdown as shutdown_training_children
 from detectors.models.severity import SeverityLevels
 from detectors.models.trainer import MIN_TRAINING_WINDOWS, TrainingCancelled, train_event_models, train_window_models
 from detectors.models.windows import EVIDENCE_PER_WINDOW, EntityWindows, WindowChunk, event_times
@@ -274,6 +275,7 @@ class ModelBank:
             track.stop.set()
         for track in self._tracks():
             track.join(timeout)
+        shutdown_training_children()
 
     def retrain(self) -> bool:
         """Retrain every track that has a baseline, in the background; False if none could start."""
