@@ -57,16 +57,14 @@ class Outbox:
     """Thread-safe hand-over from engine threads to whoever displays them; bounded, drops the oldest (counted)."""
 
     def __init__(self, maxlen: int = 20000) -> None:
-        # Alert updates are kept as the scorer hands them over and turned into rows when drained: most are
-        # replaced by a later state of the same alert first, and a one-shot import never drains at all.
-        self._alerts: collections.OrderedDict[int, AlertSummary | AlertUpdate] = collections.OrderedDict()
+        self._alerts: collections.OrderedDict[int, AlertSummary] = collections.OrderedDict()
         self._incidents: collections.OrderedDict[int, IncidentSummary] = collections.OrderedDict()
         self._maxlen = maxlen
         self._notices: collections.deque[str] = collections.deque(maxlen=200)
         self._lock = threading.Lock()
         self.dropped = 0
 
-    def put_alerts(self, alerts: Sequence[AlertSummary | AlertUpdate]) -> None:
+    def put_alerts(self, alerts: Sequence[AlertSummary]) -> None:
         with self._lock:
             for a in alerts:
                 self._alerts.pop(a.alert_id, None)  # the latest state of an alert replaces an undrained one
@@ -96,10 +94,10 @@ class Outbox:
 
     def drain(self) -> tuple[list[AlertSummary], list[str]]:
         with self._lock:
-            held, notices = list(self._alerts.values()), list(self._notices)
+            alerts, notices = list(self._alerts.values()), list(self._notices)
             self._alerts.clear()
             self._notices.clear()
-        return [a.summary_row() if isinstance(a, AlertUpdate) else a for a in held], notices
+        return alerts, notices
 
 
 @dataclass
@@ -320,7 +318,8 @@ class Engine:
                                                       self._counted_handoff(self.incidents.on_alerts)])
 
     def _to_outbox(self, written: list[AlertUpdate]) -> None:
-        self.outbox.put_alerts(written)
+        # Rows are built here, on the scorer's thread, so the console's drain (on its event loop) only copies.
+        self.outbox.put_alerts([u.summary_row() for u in written])
 
     def _counted_handoff(self, fn: Any) -> Any:
         """An alert consumer whose failure is counted and shown (the detection thread only logs it)."""
