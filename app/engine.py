@@ -134,7 +134,7 @@ class Engine:
 
     def __init__(self, config: Config, *, db_path: str | Path | None = None, read_only: bool = False,
                  extra_sources: Sequence[Source] = (), respond: bool = True, playbook_config: Any = None,
-                 catalog: Any = None) -> None:
+                 catalog: Any = None, embed_alerts: bool = True) -> None:
         self.config = config
         self.read_only = read_only
         # Sealed: the console's SQL prompt (and any local API) reads through this process's one connection,
@@ -200,7 +200,9 @@ class Engine:
             self.responses.label_of = self._incident_label
             self.detection.on_alerts.append(self._counted_handoff(self.responses.on_alerts))
         self.embedder: Any = None
-        if self.detection is not None:  # similar past alerts: vectors written off the scorer's path
+        # Similar past alerts: vectors written off the scorer's path. A one-shot import leaves them to whoever
+        # asks next (the console's embedder backfills on start, `vigil similar` embeds what is missing).
+        if self.detection is not None and embed_alerts:
             from detectors.similar_alerts import AlertEmbedder
 
             self.embedder = AlertEmbedder(self.store, self.writer)
@@ -316,6 +318,7 @@ class Engine:
                                                       self._counted_handoff(self.incidents.on_alerts)])
 
     def _to_outbox(self, written: list[AlertUpdate]) -> None:
+        # Rows are built here, on the scorer's thread, so the console's drain (on its event loop) only copies.
         self.outbox.put_alerts([u.summary_row() for u in written])
 
     def _counted_handoff(self, fn: Any) -> Any:

@@ -151,7 +151,7 @@ def ingest_files(cfg: Config, db: str | None, files: Sequence[str], *, detect: b
         return 1
     if not detect:
         cfg.detectors.enabled = False
-    engine = Engine(cfg, db_path=db, respond=False).start()
+    engine = Engine(cfg, db_path=db, respond=False, embed_alerts=False).start()
     if learn:  # the files are the site's normal: the OT inventory learns from all of them, then watches
         engine.assets.force_learning = True
     progress = Progress(total if "-" not in files else 0, sys.stderr.isatty())

@@ -34,6 +34,7 @@ from detectors.features import (
 from detectors.models.artifact import LoadedModel, ModelLoadError, Scored, model_path
 from detectors.models.families import FAMILIES
 from detectors.models.isolated import run_isolated
+from detectors.models.isolated import shutdown as shutdown_training_children
 from detectors.models.severity import SeverityLevels
 from detectors.models.trainer import MIN_TRAINING_WINDOWS, TrainingCancelled, train_event_models, train_window_models
 from detectors.models.windows import EVIDENCE_PER_WINDOW, EntityWindows, WindowChunk, event_times
@@ -172,7 +173,7 @@ class _Track:
         for chunk, _, e in self._baseline:
             who = e if e is not None else getattr(chunk, "entities", None)
             if flagged and who is not None:
-                keep = ~np.isin(who.astype(str), list(flagged))
+                keep = ~_among(who, flagged)
                 if not keep.all():
                     chunk = chunk.take(keep)
                     e = e[keep] if e is not None else None
@@ -274,6 +275,7 @@ class ModelBank:
             track.stop.set()
         for track in self._tracks():
             track.join(timeout)
+        shutdown_training_children()
 
     def retrain(self) -> bool:
         """Retrain every track that has a baseline, in the background; False if none could start."""
@@ -334,7 +336,7 @@ class ModelBank:
             closed = self._open.add(entity, cols, event_times(batch, time.time()), ids)
             if closed is not None and len(closed):
                 if flagged:
-                    clean = ~np.isin(closed.entities.astype(str), list(flagged))
+                    clean = ~_among(closed.entities, flagged)
                     self._windows.collect(closed.take(clean), len(closed))
                 else:
                     self._windows.collect(closed, len(closed))
@@ -477,6 +479,12 @@ def _drivers(model: LoadedModel, x: np.ndarray, contrib: np.ndarray | None, pct:
             z = (float(x[i]) - model.mean[i]) / model.scale[i]
             parts.append(f"{name}={float(x[i]):g} ({z:+.1f}σ)")
     return f"{model.family} score above p{pct:.1f} of the baseline; driven by {', '.join(parts) or 'n/a'}"
+
+
+def _among(values: np.ndarray, names: set[str] | frozenset[str]) -> np.ndarray:
+    """values[i] in names, hashed in Arrow (np.isin sorts Python strings)."""
+    found = pc.is_in(pa.array(values, pa.string()), value_set=pa.array(list(names), pa.string()))
+    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _column(batch: pa.RecordBatch, name: str) -> np.ndarray | None:
