@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> list[EvalResult]:
     fixed_share, fixed_level = getattr(args, "rare_share", None), getattr(args, "level", None)
     if train_dir is not None and test_dir is not None and fixed_share is not None and fixed_level is not None:
         return [_train_test(Path(train_dir), Path(test_dir), float(fixed_share), str(fixed_level), t0)]
+    if train_dir is not None and test_dir is not None:  # the directories the analyst named are checked first
+        find_layout(Path(train_dir), need_labels=False)
+        find_layout(Path(test_dir), need_labels=True)
     layout = find_layout(datasets_root() / DEFAULT_DIR, need_labels=True)
     labels = read_labels(layout.labels)  # type: ignore[arg-type]
     dev = parse([layout.log])
