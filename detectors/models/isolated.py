@@ -37,29 +37,39 @@ class TrainingFailed(RuntimeError):
 
 
 class _Child:
-    """One serving child: a job path per line on its stdin, "done" per line on its stdout."""
+    """One serving child: a job path per line on its stdin; "started", then "done", per job on its stdout."""
 
     def __init__(self) -> None:
         self.log: IO[bytes] = tempfile.TemporaryFile(prefix="vigil-train-")  # noqa: SIM115 (lives with the child)
-        self.proc = subprocess.Popen([sys.executable, "-m", "detectors.models.isolated", "--serve"],
+        # Unbuffered: a buffered reader could take "done" along with "started", and select would not see it.
+        self.proc = subprocess.Popen([sys.executable, "-m", "detectors.models.isolated", "--serve"], bufsize=0,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
 
-    def run(self, job: Path, stop: threading.Event | None) -> bool:
-        """Send one job and wait for it; False if the child died (its log says why)."""
+    def run(self, job: Path, stop: threading.Event | None) -> str:
+        """Send one job and wait for it: "done", "died" (mid-job: its log says why) or "unstarted" (it had left on
+        its idle limit before reading the job, so nothing ran)."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
             self.proc.stdin.write(f"{job}\n".encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            return False  # it left while idle: the caller starts another
+            return "unstarted"
         out = self.proc.stdout
+        started = False
         while True:
             if stop is not None and stop.is_set():
                 self.kill()
                 raise TrainingCancelled()
             ready, _, _ = select.select([out], [], [], POLL_S)
-            if ready:
-                return out.readline().strip() == b"done"
+            if not ready:
+                continue
+            line = out.readline().strip()
+            if line == b"started":
+                started = True
+            elif line == b"done":
+                return "done"
+            else:  # end of file: the child is gone
+                return "died" if started else "unstarted"
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -122,15 +132,15 @@ def run_isolated(fn: Callable[..., Any], *args: Any, stop: threading.Event | Non
 def _run_job_in_child(job: Path, out: Path, stop: threading.Event | None) -> Any:
     child = _take_child()
     try:
-        finished = child.run(job, stop)
-        if not finished and not out.exists():  # an idle child that had just left: one fresh try
+        outcome = child.run(job, stop)
+        if outcome == "unstarted":  # it left on its idle limit as the job came: a fresh child, nothing ran twice
             child.kill()
             child = _Child()
-            finished = child.run(job, stop)
+            outcome = child.run(job, stop)
     except BaseException:
         child.kill()
         raise
-    if not finished or not out.exists():
+    if outcome != "done" or not out.exists():
         tail = child.log_tail()
         child.kill()
         raise TrainingFailed(f"training process exited with {child.proc.returncode}: {tail}")
@@ -166,6 +176,8 @@ def _serve() -> int:
         line = stdin.readline()
         if not line:
             return 0  # the parent went away
+        proto.write(b"started\n")
+        proto.flush()
         _run_job(line.decode().strip())
         proto.write(b"done\n")
         proto.flush()

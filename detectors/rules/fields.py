@@ -128,11 +128,12 @@ class JsonReader:
             return {}
         # A service writes few distinct `fields` objects (sshd's PAM lines: a handful in 300,000 events): parse
         # each distinct one once and spread the values back.
-        enc = fields.cast(pa.string()).dictionary_encode()
-        if len(enc.dictionary) * 2 < len(fields):
+        text = fields.cast(pa.string())
+        enc = text.dictionary_encode()
+        if len(enc.dictionary) * 2 < len(text):
             got = self._extract(enc.dictionary, keys)
             return {key: arr.take(enc.indices) for key, arr in got.items()}
-        return self._extract(fields, keys)
+        return self._extract(text, keys)
 
     def _extract(self, fields: pa.Array, keys: list[str]) -> dict[str, pa.Array]:
         con = self._con()
@@ -144,7 +145,7 @@ class JsonReader:
             if low != exact:
                 expr = f"coalesce({expr}, json_extract_string(j, {low}))"
             exprs.append(f"{expr} AS k{i}")
-        table = pa.table({"f": fields.cast(pa.string())})
+        table = pa.table({"f": fields})  # already text
         con.register("vigil_fields", table)
         try:
             # TRY_CAST: a value that is not JSON (a hostile or broken line) reads as NULL, never fails the batch.
