@@ -99,8 +99,14 @@ def make_app(engine: Engine, tmp_path: Path, config: Config | None = None, *, ta
 
 async def settle(app: VigilApp, pilot: Any, rounds: int = 3) -> None:
     """Let workers finish and their messages be handled (no sleeps: waits on the workers themselves)."""
+    from textual.worker import WorkerCancelled
+
     for _ in range(rounds):
-        await app.workers.wait_for_complete()
+        for worker in list(app.workers):
+            try:
+                await worker.wait()
+            except WorkerCancelled:  # an exclusive worker superseded by a newer one (a detail re-load): normal
+                pass
         await pilot.pause()
 
 
