@@ -10,11 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playbooks.config import PlaybookConfig
+if TYPE_CHECKING:  # pydantic costs every other command ~90 ms of start-up; only playbook commands pay it
+    from playbooks.config import PlaybookConfig
 
-ConfigLoader = Callable[[argparse.Namespace], PlaybookConfig]
+ConfigLoader = Callable[[argparse.Namespace], "PlaybookConfig"]
 # (args, read_only) -> store.db.Store; the app passes its own `open_store` so config paths and every
 # component's migrations apply. Default: Store.open(args.db) with the playbook migrations.
 StoreOpener = Callable[[argparse.Namespace, bool], Any]
@@ -23,6 +24,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def _default_loader(args: argparse.Namespace) -> PlaybookConfig:
+    from playbooks.config import PlaybookConfig
+
     data: dict[str, Any] = {}
     if getattr(args, "host", None):
         data["ollama_host"] = args.host

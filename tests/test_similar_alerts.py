@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import duckdb
 from app.config import Config
 from app.engine import Engine
 from detectors.alert_embedding import DIMS, MODEL
-from detectors.similar_alerts import alert_vectors, similar_to, store_vectors
+from detectors.similar_alerts import alert_vectors, missing_ids, similar_to, store_vectors
 from playbooks.chat import PlaybookSession
 from playbooks.db import PlaybookDb
 from tests.conftest import vigil_cmd
@@ -231,5 +232,43 @@ def test_vectors_are_fixed_size_float_arrays_in_duckdb(tmp_path: Path) -> None:
             "SELECT data_type FROM duckdb_columns() WHERE table_name = 'alert_embeddings' AND column_name = 'vec'"
         ).fetchone()
         assert row is not None and row[0] == f"FLOAT[{DIMS}]"
+    finally:
+        engine.stop()
+
+
+def test_embedding_and_the_engine_leave_scikit_learn_out_of_the_process(tmp_path: Path) -> None:
+    """scikit-learn (with SciPy) costs a process ~130 MB resident and ~1.5 s of CPU: only the training child may
+    import it. Run in a fresh interpreter, since this test process has imported it elsewhere."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from app.config import Config\n"
+        "from app.engine import Engine\n"
+        "from detectors.alert_embedding import embed\n"
+        "v = embed([['rule:ssh.bruteforce', 'w:failed', 'w:password'], []])\n"
+        "assert v.shape == (2, 256) and abs(float((v[0] ** 2).sum()) - 1) < 1e-5 and not v[1].any()\n"
+        f"engine = Engine(Config(), db_path=Path({str(tmp_path / 'v.duckdb')!r})).start()\n"
+        "engine.stop()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'skl2onnx', 'onnx'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_vectors_of_an_older_scheme_are_embedded_again(tmp_path: Path) -> None:
+    engine = _alerts_with_history(tmp_path)
+    try:
+        con = engine.store.cursor()
+        wait_for(lambda: con.execute("SELECT count(*) FROM alert_embeddings").fetchone()[0] > 0)
+        engine.writer.call(lambda c: c.execute("UPDATE alert_embeddings SET model = 'hash256-v1'")).result(timeout=30)
+
+        def again(c: Any) -> None:  # inside the writer's transaction; the engine's embedder may race: fine
+            store_vectors(c, *alert_vectors(c, missing_ids(c, 1000)))
+
+        engine.writer.call(again).result(timeout=60)
+        rows = con.execute("SELECT model, count(*) FROM alert_embeddings GROUP BY ALL").fetchall()
+        assert rows == [(MODEL, con.execute("SELECT count(*) FROM alerts").fetchone()[0])]
     finally:
         engine.stop()

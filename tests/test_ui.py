@@ -104,6 +104,22 @@ async def test_paused_table_counts_new_alerts_and_keeps_the_cursor(engine, tmp_p
         assert table.tail and table.new_count == 0 and table.cursor_id == 5
 
 
+async def test_alert_rows_arriving_while_the_console_closes_are_ignored(engine, tmp_path):
+    """Widgets leave one by one at shutdown; rows the bridge fetched just before must not raise (the console bench
+    caught `NoMatches: #tail-bar` this way)."""
+    app = make_app(engine, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        add_alert(engine, 1)
+        await drain(app, pilot)
+        rows = [app.ring.get(1)]
+        await app.main_screen.query_one("#tail-bar").remove()
+        app.main_screen.apply_rows(rows)  # the handler's path for AlertsFetched
+        app.post_message(AlertsFetched(rows))
+        await pilot.pause()
+        assert app.main_screen.table.cursor_id == 1
+
+
 async def test_cursor_stays_on_its_alert_when_old_rows_are_evicted(engine, tmp_path):
     cfg = Config()
     cfg.ui.ring_size = 5

@@ -351,7 +351,8 @@ class VigilApp(App[int]):
         """False while the app is starting or shutting down (late messages and timers must not fail)."""
         from app.ui.table_view import LiveTable
 
-        return self.main_screen.is_mounted and bool(self.main_screen.query(LiveTable))
+        screen = self.main_screen  # `is_attached` turns False as soon as the app is exiting
+        return screen.is_mounted and screen.is_attached and bool(screen.query(LiveTable))
 
     def _restore_view(self) -> None:
         """After the first rows are in: put the list, cursor, detail pane and view back where they were."""

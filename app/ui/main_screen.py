@@ -278,11 +278,13 @@ class MainScreen(Screen[None]):
         self._update_tail_bar()
 
     def _update_tail_bar(self) -> None:
-        if not self.query(LiveTable):
-            return  # shutting down
+        bars, headers = list(self.query("#tail-bar").results(Static)), self.query(AlertHeader)
+        if not self.query(LiveTable) or not bars or not headers:
+            return  # shutting down: widgets leave one by one while late alert rows may still arrive
         table = self.active
-        self.query_one("#tail-bar", Static).update(tail_label(table, len(table.ring)))
-        self.query_one(AlertHeader).refresh()
+        for bar in bars:
+            bar.update(tail_label(table, len(table.ring)))
+        headers.refresh()
 
     @on(LiveTable.TailChanged)
     def _tail_changed(self, event: LiveTable.TailChanged) -> None:

@@ -525,4 +525,9 @@ def batch_entities(batch: pa.RecordBatch) -> np.ndarray:
         return pc.binary_join_element_wise(pa.scalar(f"{col}="), vals, "")
 
     ent = pc.coalesce(prefixed("src_ip"), prefixed("host"), prefixed("source"), pa.scalar("source=unknown"))
-    return np.asarray(ent.to_numpy(zero_copy_only=False), dtype=object)
+    # One string object per distinct entity, shared by its events: open windows and baselines hold these arrays
+    # for up to hundreds of thousands of events (one object per event measured ~190 B each, 130 MB at 20k lines/s).
+    enc = ent.dictionary_encode()
+    distinct = np.empty(len(enc.dictionary), dtype=object)
+    distinct[:] = enc.dictionary.to_pylist()
+    return distinct[enc.indices.to_numpy(zero_copy_only=False)]
