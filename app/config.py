@@ -83,7 +83,7 @@ class DetectorsConfig:
     sigma_dirs: list[str] = field(default_factory=list)  # your Sigma rules; same id (or name) replaces a built-in
     disabled_rules: list[str] = field(default_factory=list)  # rule names or ids that never run
     sessions: SessionsConfig = field(default_factory=SessionsConfig)
-    models_dir: str = ""  # default: $XDG_DATA_HOME/vigil/models
+    models_dir: str = ""  # default: `models/` beside the store file
     enabled: bool = True
 
 

@@ -54,13 +54,14 @@ def run_vs_fail2ban(n: int = 300_000, runs: int = 3) -> dict[str, float]:
                 rates["f2b"].append(n / s)
                 rss["f2b"].append(mb)
             for key, extra in (("store", []), ("detect", ["--detect"])):
-                db = tmp / f"{key}{i}.duckdb"
+                # A directory per run: trained models are kept beside the store, and every run starts fresh.
+                db = tmp / f"{key}{i}" / "vigil.duckdb"
                 s, mb, rc = _measure([*_vigil(), "ingest", "--db", str(db), *extra, str(log)], env)
                 if rc:
                     raise SystemExit(f"vigil ingest {' '.join(extra)} failed (exit {rc})")
                 rates[key].append(n / s)
                 rss[key].append(mb)
-            b, a = _alerted(tmp / f"detect{i}.duckdb")
+            b, a = _alerted(tmp / f"detect{i}" / "vigil.duckdb")
             benign.append(b)
             attackers.append(a)
 

@@ -237,7 +237,7 @@ def test_vectors_are_fixed_size_float_arrays_in_duckdb(tmp_path: Path) -> None:
 
 
 def test_embedding_and_the_engine_leave_scikit_learn_out_of_the_process(tmp_path: Path) -> None:
-    """scikit-learn (with SciPy) costs a process ~130 MB resident and ~1.5 s of CPU: only the training child may
+    """scikit-learn (with SciPy) costs a process 50–100 MB resident and ~1.5 s of CPU: only the training child may
     import it. Run in a fresh interpreter, since this test process has imported it elsewhere."""
     script = (
         "import sys\n"

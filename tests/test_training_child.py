@@ -106,3 +106,8 @@ def test_the_child_leaves_when_its_parent_is_killed():
     parent.kill()  # no shutdown, no atexit: its end of the child's stdin closes with it
     parent.wait(30)
     assert _wait_gone(child)
+
+
+def test_the_child_trains_at_a_lower_cpu_priority_than_the_engine():
+    """Fits compete with ingest, scoring and the console for two cores: the kernel should favour those."""
+    assert isolated.run_isolated(os.nice, 0) == min(19, os.nice(0) + isolated.NICE)

@@ -164,7 +164,12 @@ def _run_job(job_path: str) -> None:
         pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+NICE = 10  # training is background work: on a 2-core host, ingest, scoring and the console come first
+
+
 def _serve() -> int:
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     # The protocol keeps its own copy of stdout; whatever a library prints goes to the log instead.
     proto = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
