@@ -62,7 +62,7 @@ def embed(token_lists: Sequence[list[str]]) -> np.ndarray:
     out = np.zeros((len(token_lists), DIMS), dtype=np.float32)
     for row, tokens in enumerate(token_lists):
         if tokens:
-            np.add.at(out[row], [_bucket(t) for t in tokens], 1.0)
+            out[row] = np.bincount([_bucket(t) for t in tokens], minlength=DIMS)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out

@@ -528,6 +528,4 @@ def batch_entities(batch: pa.RecordBatch) -> np.ndarray:
     # One string object per distinct entity, shared by its events: open windows and baselines hold these arrays
     # for up to hundreds of thousands of events, and a string per event is ~70 B more each.
     enc = ent.dictionary_encode()
-    distinct = np.empty(len(enc.dictionary), dtype=object)
-    distinct[:] = enc.dictionary.to_pylist()
-    return distinct[enc.indices.to_numpy(zero_copy_only=False)]
+    return np.array(enc.dictionary.to_pylist(), dtype=object)[enc.indices.to_numpy(zero_copy_only=False)]
